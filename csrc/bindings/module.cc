@@ -1,0 +1,15 @@
+// The pyrnn._core extension: registration only; each concept lives in register_*.cc.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace pyrnn {
+void register_config(py::module_& m);
+void register_layers(py::module_& m);
+}  // namespace pyrnn
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyrnn native core: packed recurrent layers and ISA-dispatched kernels";
+  pyrnn::register_config(m);
+  pyrnn::register_layers(m);
+}

@@ -1,0 +1,64 @@
+// Build and runtime configuration: ISA tiers, version, and the kernels' activation
+// (exposed so tests can measure its accuracy directly).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+#include "pyrnn/isa.h"
+#include "pyrnn/kernels.h"
+
+namespace py = pybind11;
+
+#ifndef PYRNN_VERSION
+#define PYRNN_VERSION "0.0.0"
+#endif
+
+namespace pyrnn {
+
+void register_config(py::module_& m) {
+  // A bad PYRNN_ISA fails the import with the reason, rather than silently running
+  // another tier than the one asked for.
+  try {
+    init_isa_from_env();
+  } catch (const std::exception& e) {
+    throw py::import_error(std::string(e.what()) + " (from the PYRNN_ISA environment variable)");
+  }
+  m.attr("__version__") = PYRNN_VERSION;
+#ifdef PYRNN_WITH_CUDA
+  m.attr("cuda_compiled") = true;
+#else
+  m.attr("cuda_compiled") = false;
+#endif
+  m.def("compiled_isas", &compiled_isas, "ISA tiers compiled into this build.");
+  m.def("supported_isas", &supported_isas, "Compiled ISA tiers this CPU can run.");
+  m.def("cpu_features", &cpu_features);
+  m.def("current_isa", [] { return std::string(isa_name(current_isa())); }, "The tier calls use.");
+  m.def(
+      "set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"),
+      "Switch the tier used by later calls (all layers; packed weights do not depend on it).");
+  m.def(
+      "activation",
+      [](int code, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+        if (code < 0 || code >= static_cast<int>(Act::Count_)) throw std::invalid_argument("unknown activation code");
+        if (x.ndim() != 2) throw std::invalid_argument("expected a 2-D array (rows, n)");
+        const int64_t rows = x.shape(0), n = x.shape(1);
+        // Row-wise sparsemax sorts in a second half of each row, so work in (rows, 2n).
+        py::array_t<float> work({rows, 2 * n});
+        float* w = work.mutable_data();
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < n; ++j) w[r * 2 * n + j] = x.data()[r * n + j];
+        {
+          py::gil_scoped_release nogil;  // work is owned here and not visible to Python yet
+          current_kernels().activation(static_cast<Act>(code), w, rows, n, 2 * n);
+        }
+        py::array_t<float> out({rows, n});
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < n; ++j) out.mutable_data()[r * n + j] = w[r * 2 * n + j];
+        return out;
+      },
+      py::arg("code"), py::arg("x"), "Apply activation `code` row-wise with the current tier's kernels.");
+}
+
+}  // namespace pyrnn

@@ -1,0 +1,161 @@
+// CPU feature detection and the kernel table in use.
+//
+// A tier is usable only if the CPU has the instructions *and* the OS saves the
+// register state they need (XGETBV): AVX needs the YMM state enabled, AVX-512 the
+// opmask and ZMM states. Checking CPUID bits alone would SIGILL on hypervisors and
+// kernels that disable AVX-512.
+
+#include "pyrnn/isa.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define PYRNN_X86 1
+#endif
+
+namespace pyrnn {
+
+extern const KernelTable kKernels_generic;
+#ifdef PYRNN_HAVE_AVX2
+extern const KernelTable kKernels_avx2;
+#endif
+#ifdef PYRNN_HAVE_AVX512
+extern const KernelTable kKernels_avx512;
+#endif
+
+namespace {
+
+struct Features {
+  bool avx2_fma = false;
+  bool avx512 = false;  // F + DQ + BW + VL, with OS support for ZMM state
+};
+
+#ifdef PYRNN_X86
+unsigned long long xgetbv0() {
+  unsigned eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return ((unsigned long long)edx << 32) | eax;
+}
+#endif
+
+Features detect() {
+  Features f;
+#ifdef PYRNN_X86
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
+  if (!osxsave || !avx) return f;
+  const unsigned long long xcr0 = xgetbv0();
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;
+  const bool zmm_state = (xcr0 & 0xe6) == 0xe6;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+  const bool avx2 = b & (1u << 5);
+  const bool f512 = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
+  f.avx2_fma = ymm_state && avx2 && fma;
+  f.avx512 = f.avx2_fma && zmm_state && f512 && dq && bw && vl;
+#endif
+  return f;
+}
+
+const Features& features() {
+  static const Features f = detect();
+  return f;
+}
+
+const KernelTable* table(Isa isa) {
+  switch (isa) {
+    case Isa::Generic: return &kKernels_generic;
+#ifdef PYRNN_HAVE_AVX2
+    case Isa::Avx2: return &kKernels_avx2;
+#endif
+#ifdef PYRNN_HAVE_AVX512
+    case Isa::Avx512: return &kKernels_avx512;
+#endif
+    default: return nullptr;
+  }
+}
+
+std::atomic<int> g_isa{0};
+
+const Isa kAll[] = {Isa::Generic, Isa::Avx2, Isa::Avx512};
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Generic: return "generic";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool isa_compiled(Isa isa) { return table(isa) != nullptr; }
+
+bool isa_supported(Isa isa) {
+  if (!isa_compiled(isa)) return false;
+  switch (isa) {
+    case Isa::Generic: return true;
+    case Isa::Avx2: return features().avx2_fma;
+    case Isa::Avx512: return features().avx512;
+  }
+  return false;
+}
+
+std::vector<std::string> compiled_isas() {
+  std::vector<std::string> v;
+  for (Isa i : kAll) if (isa_compiled(i)) v.emplace_back(isa_name(i));
+  return v;
+}
+
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> v;
+  for (Isa i : kAll) if (isa_supported(i)) v.emplace_back(isa_name(i));
+  return v;
+}
+
+std::string cpu_features() {
+  std::string s;
+  s += features().avx2_fma ? "avx2 fma" : "no-avx2";
+  s += features().avx512 ? " avx512f/dq/bw/vl" : " no-avx512";
+  return s;
+}
+
+Isa parse_isa(const std::string& name) {
+  for (Isa i : kAll) {
+    if (name != isa_name(i)) continue;
+    if (!isa_compiled(i))
+      throw std::runtime_error("pyrnn: ISA tier '" + name + "' was not compiled into this build");
+    if (!isa_supported(i))
+      throw std::runtime_error("pyrnn: ISA tier '" + name + "' is not supported by this CPU (" +
+                               cpu_features() + ")");
+    return i;
+  }
+  throw std::invalid_argument("pyrnn: unknown ISA tier '" + name +
+                              "'; expected one of generic, avx2, avx512");
+}
+
+void set_isa(Isa isa) {
+  if (!isa_supported(isa)) parse_isa(isa_name(isa));  // throws the explanatory error
+  g_isa.store(static_cast<int>(isa));
+}
+
+Isa current_isa() { return static_cast<Isa>(g_isa.load()); }
+
+const KernelTable& current_kernels() { return *table(current_isa()); }
+
+void init_isa_from_env() {
+  const char* env = std::getenv("PYRNN_ISA");
+  if (env && *env) {
+    set_isa(parse_isa(env));
+    return;
+  }
+  Isa best = Isa::Generic;
+  for (Isa i : kAll) if (isa_supported(i)) best = i;
+  set_isa(best);
+}
+
+}  // namespace pyrnn

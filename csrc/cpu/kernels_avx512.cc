@@ -1,0 +1,9 @@
+// The avx512 tier: kernels_impl.h compiled with 64-byte vectors. Only this file gets
+// this tier's compiler flags (see CMakeLists.txt).
+#define PYRNN_ISA_NS avx512
+#define PYRNN_VBYTES 64
+#include "kernels_impl.h"
+
+namespace pyrnn {
+extern const KernelTable kKernels_avx512 = {"avx512", &avx512::run, &avx512::activation};
+}  // namespace pyrnn

@@ -1,0 +1,9 @@
+// The generic tier: kernels_impl.h compiled with 16-byte vectors. Only this file gets
+// this tier's compiler flags (see CMakeLists.txt).
+#define PYRNN_ISA_NS generic
+#define PYRNN_VBYTES 16
+#include "kernels_impl.h"
+
+namespace pyrnn {
+extern const KernelTable kKernels_generic = {"generic", &generic::run, &generic::activation};
+}  // namespace pyrnn

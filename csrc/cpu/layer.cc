@@ -1,0 +1,166 @@
+// Weight packing and the per-call driver (ISA-neutral; the kernels do the maths).
+
+#include "pyrnn/layer.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "pyrnn/isa.h"
+
+namespace pyrnn {
+
+AlignedBuffer::AlignedBuffer(int64_t n) : n_(n) {
+  const size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  p_.reset(p);
+}
+
+void AlignedBuffer::Free::operator()(float* p) const { std::free(p); }
+
+namespace {
+
+int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1); }
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Packs columns [g0, g0+ng) gate blocks of a Keras (K, G*H) matrix into panels: panel
+// hb*ng + g holds units hb*16..hb*16+15 of gate g0+g, as K rows of 16 floats.
+AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng, int64_t Hp) {
+  const int64_t nb = Hp / kPanel;
+  AlignedBuffer out(nb * ng * K * kPanel);
+  float* o = out.data();
+  for (int64_t hb = 0; hb < nb; ++hb)
+    for (int g = 0; g < ng; ++g) {
+      float* panel = o + (hb * ng + g) * K * kPanel;
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t l = 0; l < kPanel; ++l) {
+          const int64_t j = hb * kPanel + l;
+          if (j < H) panel[k * kPanel + l] = m[k * G * H + (g0 + g) * H + j];
+        }
+    }
+  return out;
+}
+
+// A (G*H,) bias into the interleaved (G*Hp) layout of the GEMM output.
+AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp) {
+  AlignedBuffer out(G * Hp);
+  if (b)
+    for (int g = 0; g < G; ++g)
+      for (int64_t j = 0; j < H; ++j) out.data()[(j / kPanel) * G * kPanel + g * kPanel + j % kPanel] = b[g * H + j];
+  return out;
+}
+
+}  // namespace
+
+RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel,
+                               const float* recurrent, const float* bias, int64_t bias_rows)
+    : opt_(opt) {
+  if (D < 1 || H < 1) throw std::invalid_argument("input size and units must be >= 1");
+  if (D > (1 << 24) || H > (1 << 20)) throw std::invalid_argument("layer dimensions are too large");
+  if (static_cast<int>(opt.act) < 0 || opt.act >= Act::Count_ || static_cast<int>(opt.rec_act) < 0 ||
+      opt.rec_act >= Act::Count_)
+    throw std::invalid_argument("unknown activation code");
+  const int G = gates(opt.kind);
+  const bool gru_ra = opt.kind == CellKind::GRU && opt.reset_after;
+  if (bias && bias_rows != (gru_ra ? 2 : 1))
+    throw std::invalid_argument("bias must have " + std::to_string(gru_ra ? 2 : 1) + " row(s)");
+  const int64_t Hp = round_up(H, kPanel);
+  desc_.kind = opt.kind;
+  desc_.D = static_cast<int32_t>(D);
+  desc_.H = static_cast<int32_t>(H);
+  desc_.Hp = static_cast<int32_t>(Hp);
+  desc_.G = G;
+  desc_.reset_after = opt.reset_after;
+  desc_.act = opt.act;
+  desc_.rec_act = opt.rec_act;
+  W_ = pack_panels(kernel, D, H, G, 0, G, Hp);
+  bx_ = pack_bias(bias, H, G, Hp);
+  if (opt.kind == CellKind::GRU && !opt.reset_after) {
+    U_ = pack_panels(recurrent, H, H, G, 0, 2, Hp);
+    U2_ = pack_panels(recurrent, H, H, G, 2, 1, Hp);
+  } else {
+    U_ = pack_panels(recurrent, H, H, G, 0, G, Hp);
+  }
+  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G, Hp);
+  desc_.W = W_.data();
+  desc_.bias_x = bx_.data();
+  desc_.U = U_.data();
+  desc_.U2 = U2_.size() ? U2_.data() : nullptr;
+  desc_.bias_h = bh_.size() ? bh_.data() : nullptr;
+}
+
+void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
+                         const float* c0, const LayerOutputs& out, bool zero_output_for_mask) const {
+  if (B == 0) return;
+  if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
+  const int64_t Hp = desc_.Hp, ldz = desc_.G * Hp;
+  // Input projections for up to ~4 MB of gate pre-activations at a time.
+  const int64_t per_step = B * ldz;
+  int64_t tc = (int64_t(1) << 20) / per_step;
+  tc = tc < 1 ? 1 : (tc > T ? T : tc);
+  const int64_t hg = desc_.kind == CellKind::GRU ? 3 : 0;
+  AlignedBuffer scratch(tc * per_step + B * Hp * (8 + hg) + 8 * Hp + 64);
+
+  RunArgs a{};
+  a.B = B;
+  a.T = T;
+  a.x = x;
+  a.mask = mask;
+  a.h0 = h0;
+  a.c0 = c0;
+  a.go_backwards = opt_.go_backwards;
+  a.return_sequences = opt_.return_sequences;
+  a.zero_output_for_mask = zero_output_for_mask;
+  a.y = out.y;
+  a.h_out = out.h;
+  a.c_out = out.c;
+  a.scratch = scratch.data();
+  a.tchunk = tc;
+  current_kernels().run(desc_, a);
+}
+
+void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode,
+                       int64_t B, int64_t T, const float* x, const uint8_t* mask,
+                       const float* h0f, const float* c0f, const float* h0b, const float* c0b,
+                       float* merged, const LayerOutputs& of, const LayerOutputs& ob) {
+  if (fwd.units() != bwd.units() || fwd.input_size() != bwd.input_size() ||
+      fwd.options().return_sequences != bwd.options().return_sequences)
+    throw std::invalid_argument("forward and backward layers disagree in shape or return_sequences");
+  const bool seq = fwd.options().return_sequences;
+  // Keras's Bidirectional sets zero_output_for_mask = return_sequences on both layers.
+  fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+  bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  if (B == 0) return;
+  const int64_t H = fwd.units();
+  const int64_t steps = seq ? T : 1;
+  if (seq) {  // the backward sequence is in processing order: flip it back in time
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T / 2; ++t) {
+        float* p = ob.y + (b * T + t) * H;
+        float* q = ob.y + (b * T + (T - 1 - t)) * H;
+        for (int64_t j = 0; j < H; ++j) { float v = p[j]; p[j] = q[j]; q[j] = v; }
+      }
+  }
+  if (mode == MergeMode::None) return;
+  const int64_t rows = B * steps;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* f = of.y + r * H;
+    const float* g = ob.y + r * H;
+    switch (mode) {
+      case MergeMode::Concat:
+        std::memcpy(merged + r * 2 * H, f, sizeof(float) * H);
+        std::memcpy(merged + r * 2 * H + H, g, sizeof(float) * H);
+        break;
+      case MergeMode::Sum: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] + g[j]; break;
+      case MergeMode::Mul: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] * g[j]; break;
+      case MergeMode::Ave: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = (f[j] + g[j]) / 2.0f; break;
+      case MergeMode::None: break;
+    }
+  }
+}
+
+}  // namespace pyrnn

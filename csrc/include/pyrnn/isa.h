@@ -1,0 +1,31 @@
+// Instruction-set tiers: which kernels were compiled, which this CPU can run, and
+// which one calls use. Chosen once at import (PYRNN_ISA overrides the choice).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pyrnn/kernels.h"
+
+namespace pyrnn {
+
+enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
+
+const char* isa_name(Isa isa);
+bool isa_compiled(Isa isa);                 // built into this binary
+bool isa_supported(Isa isa);                // compiled and runnable on this CPU
+std::vector<std::string> compiled_isas();
+std::vector<std::string> supported_isas();
+std::string cpu_features();                 // what CPUID/XGETBV reported, for show_config
+
+// Parses a tier name; throws std::invalid_argument naming the valid choices, or
+// std::runtime_error when the tier is valid but not compiled or not supported here.
+Isa parse_isa(const std::string& name);
+void set_isa(Isa isa);
+Isa current_isa();
+const KernelTable& current_kernels();
+
+// Picks the best supported tier, or the one PYRNN_ISA names (errors as parse_isa).
+void init_isa_from_env();
+
+}  // namespace pyrnn

@@ -1,0 +1,76 @@
+// Plain-data contract between the ISA-neutral layer code and the per-ISA kernels.
+//
+// This header is included by every per-ISA translation unit, which is compiled with
+// different -m flags. It must therefore hold only types and constants: an inline
+// function defined here would be emitted once per ISA file and the linker could keep
+// the AVX-512 copy for callers on the generic path (a SIGILL on older CPUs).
+#pragma once
+
+#include <cstdint>
+
+namespace pyrnn {
+
+// Weight panels are 16 floats (64 bytes, one cache line) wide on every ISA, so packed
+// weights do not depend on the ISA that runs them: a tier is a choice made per call.
+constexpr int kPanel = 16;
+
+enum class CellKind : int32_t { SimpleRNN = 0, LSTM = 1, GRU = 2 };
+
+// Keep in sync with pyrnn/activations.py (_CODES).
+enum class Act : int32_t {
+  Linear = 0, Tanh, Sigmoid, HardSigmoid, HardSigmoidK2, Relu, Relu6, LeakyRelu, Elu,
+  Selu, Softplus, Softsign, Silu, Gelu, Exponential, HardSilu, Mish, HardTanh,
+  LogSigmoid, Celu, TanhShrink, SoftShrink, HardShrink, SparsePlus, SparseSigmoid,
+  Squareplus,
+  // Row-wise activations: they normalise over the units of one gate of one sample.
+  Softmax, LogSoftmax, Sparsemax,
+  Count_
+};
+
+// A packed cell. Gate g of hidden block hb (16 units) occupies panel hb*G + g, so the
+// gate pre-activations of one block sit next to each other in the GEMM output and the
+// gate math runs on whole aligned vectors. Units are padded to Hp (multiple of 16);
+// padded weights and biases are zero.
+struct CellDesc {
+  CellKind kind;
+  int32_t D;   // input features
+  int32_t H;   // units
+  int32_t Hp;  // units rounded up to kPanel
+  int32_t G;   // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
+  bool reset_after;  // GRU only
+  Act act;
+  Act rec_act;
+  const float* W;       // (G*Hp/16) panels of D x 16
+  const float* bias_x;  // G*Hp, interleaved like the panels (zeros without bias)
+  const float* U;       // recurrent panels; GRU reset_after=False: the z,r part (2*Hp/16 panels of H x 16)
+  const float* U2;      // GRU reset_after=False: the candidate part (Hp/16 panels of H x 16)
+  const float* bias_h;  // GRU reset_after=True: recurrent bias, 3*Hp interleaved
+};
+
+struct RunArgs {
+  int64_t B;
+  int64_t T;
+  const float* x;        // (B, T, D), C-contiguous
+  const uint8_t* mask;   // (B, T) or nullptr
+  const float* h0;       // (B, H) or nullptr (zeros)
+  const float* c0;       // (B, H) or nullptr (LSTM only)
+  bool go_backwards;
+  bool return_sequences;
+  bool zero_output_for_mask;
+  float* y;              // (B, T, H) with return_sequences, else (B, H)
+  float* h_out;          // (B, H)
+  float* c_out;          // (B, H) or nullptr
+  float* scratch;        // 64-byte aligned, scratch_floats(...) floats
+  int64_t tchunk;        // timesteps whose input projection is computed at once
+};
+
+using RunFn = void (*)(const CellDesc&, const RunArgs&);
+using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride);
+
+struct KernelTable {
+  const char* name;
+  RunFn run;
+  ActFn activation;  // test hook: the kernels' own activation on rows of n values
+};
+
+}  // namespace pyrnn

@@ -1,0 +1,80 @@
+// A recurrent layer with weights packed once, and the calls that run it.
+// No Python here: the bindings translate arrays, the layer owns memory and maths.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "pyrnn/kernels.h"
+
+namespace pyrnn {
+
+// 64-byte aligned float storage.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(int64_t n);  // zero-filled
+  float* data() const { return p_.get(); }
+  int64_t size() const { return n_; }
+
+ private:
+  struct Free { void operator()(float* p) const; };
+  std::unique_ptr<float, Free> p_;
+  int64_t n_ = 0;
+};
+
+struct LayerOptions {
+  CellKind kind = CellKind::LSTM;
+  Act act = Act::Tanh;
+  Act rec_act = Act::Sigmoid;
+  bool reset_after = true;
+  bool go_backwards = false;
+  bool return_sequences = false;
+  bool zero_output_for_mask = false;
+};
+
+// Outputs of one call: y is (B, T, H) or (B, H); c is only filled for LSTM.
+struct LayerOutputs {
+  float* y;
+  float* h;
+  float* c;
+};
+
+class RecurrentLayer {
+ public:
+  // kernel (D, G*H), recurrent (H, G*H), bias: none, (G*H,) or for GRU reset_after
+  // (2, G*H); all row-major float32 in Keras's layout. Throws std::invalid_argument on
+  // inconsistent shapes.
+  RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel,
+                 const float* recurrent, const float* bias, int64_t bias_rows);
+
+  const LayerOptions& options() const { return opt_; }
+  int64_t input_size() const { return desc_.D; }
+  int64_t units() const { return desc_.H; }
+  int64_t num_states() const { return opt_.kind == CellKind::LSTM ? 2 : 1; }
+
+  // Runs the whole sequence. x is (B, T, D) C-contiguous; mask (B, T) or null;
+  // h0/c0 (B, H) or null. Thread-safe: the layer is read-only and scratch is per call.
+  void run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
+           const float* c0, const LayerOutputs& out, bool zero_output_for_mask) const;
+
+ private:
+  LayerOptions opt_;
+  CellDesc desc_{};
+  AlignedBuffer W_, U_, U2_, bx_, bh_;
+};
+
+enum class MergeMode { Concat = 0, Sum, Mul, Ave, None };
+
+// Bidirectional: forward and backward layers on the same input, the backward output
+// flipped back in time when sequences are returned, merged. With a mask, masked
+// steps output zeros when return_sequences (Keras forces zero_output_for_mask).
+// y_fwd/y_bwd receive the per-direction outputs; merged (when not None mode) gets the
+// merged result. h/c: final states per direction.
+void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode,
+                       int64_t B, int64_t T, const float* x, const uint8_t* mask,
+                       const float* h0f, const float* c0f, const float* h0b, const float* c0b,
+                       float* merged, const LayerOutputs& of, const LayerOutputs& ob);
+
+}  // namespace pyrnn

@@ -1,0 +1,24 @@
+"""pyrnn: fast, Keras-exact inference for recurrent networks, without TensorFlow.
+
+>>> import pyrnn
+>>> lstm = pyrnn.LSTM.from_keras(keras_layer_or_model)   # doctest: +SKIP
+>>> y = lstm(x)                                           # doctest: +SKIP
+"""
+
+from . import _core
+from ._config import config, show_config
+from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
+from .layers import GRU, LSTM, Bidirectional, SimpleRNN
+
+__version__ = _core.__version__
+
+__all__ = [
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "show_config",
+    "config",
+    "SUPPORTED_ACTIVATIONS",
+    "__version__",
+]

@@ -1,0 +1,93 @@
+"""Reading live Keras objects (Keras 3 and tf-keras 2) without importing Keras.
+
+Everything here works on the objects it is handed (class names, ``get_config``,
+``get_weights``), so pyrnn never imports TensorFlow or Keras itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List
+
+_IGNORED_OPTIONS = "dropout, recurrent_dropout, unroll, implementation, unit_forget_bias, use_cudnn"
+
+
+def keras_major(obj: Any) -> int:
+    """2 for tf-keras / tf.keras 2 objects, 3 for Keras 3 objects."""
+    root = type(obj).__module__.split(".", 1)[0]
+    if root in ("tf_keras", "tensorflow"):
+        return 2
+    if root == "keras":
+        version = getattr(sys.modules.get("keras"), "__version__", "3")
+        try:
+            return int(str(version).split(".", 1)[0])
+        except ValueError:
+            return 3
+    return 3
+
+
+def _walk(obj: Any) -> List[Any]:
+    """All layers of a model, nested models included (depth first, in order)."""
+    found = []
+    for layer in getattr(obj, "layers", []) or []:
+        found.append(layer)
+        if getattr(layer, "layers", None) and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+            found.extend(_walk(layer))
+    return found
+
+
+def find_layer(obj: Any, class_name: str) -> Any:
+    """``obj`` itself if it is a ``class_name`` layer, or the one such layer of a model."""
+    kind = type(obj).__name__
+    if kind == class_name:
+        return obj
+    if not hasattr(obj, "get_config") or not hasattr(obj, "get_weights"):
+        raise TypeError(f"expected a Keras {class_name} layer or a Keras model, got {kind}")
+    if not hasattr(obj, "layers"):
+        raise TypeError(f"expected a Keras {class_name} layer or a model holding one, got a {kind} layer")
+    layers = _walk(obj)
+    matches = [layer for layer in layers if type(layer).__name__ == class_name]
+    name = getattr(obj, "name", "?")
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        inventory = ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in layers) or "no layers"
+        raise ValueError(f"model {name!r} holds no {class_name} layer; it has: {inventory}")
+    raise ValueError(
+        f"model {name!r} holds {len(matches)} {class_name} layers "
+        f"({', '.join(layer.name for layer in matches)}); pass the layer itself, e.g. model.get_layer(name)"
+    )
+
+
+def activation_name(value: Any, owner: str) -> Any:
+    """A serialised Keras activation as a name (strings pass through)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        cfg = value.get("config")
+        if value.get("class_name") == "function" and isinstance(cfg, str):
+            return cfg
+        raise ValueError(f"{owner}: activation {value.get('class_name', value)!r} is not a built-in Keras activation")
+    name = getattr(value, "__name__", None)
+    if isinstance(name, str):
+        return name
+    raise ValueError(f"{owner}: cannot interpret activation {value!r}")
+
+
+def check_rnn_config(config: dict, owner: str) -> None:
+    """Refuse options whose inference behaviour pyrnn does not reproduce."""
+    if config.get("stateful"):
+        raise ValueError(
+            f"{owner}: stateful=True layers carry state between calls; build the pyrnn layer from a "
+            "stateless copy and pass the states explicitly with initial_state"
+        )
+    if config.get("time_major"):
+        raise ValueError(f"{owner}: time_major=True inputs are not supported; transpose to (batch, time, features)")
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name", dtype.get("class_name"))
+    if isinstance(dtype, str) and dtype not in ("float32",):
+        raise ValueError(
+            f"{owner}: dtype policy {dtype!r} is not float32; pyrnn computes in float32 "
+            "and would not match it"
+        )
