@@ -181,6 +181,7 @@ def test_empty_batch():
     assert bi(np.zeros((0, 5, 3))).shape == (0, 8)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_nan_and_inf_propagate(isa):
     w = make_weights("LSTM", 2, 5, np.random.default_rng(1))
     x = np.zeros((3, 4, 2), np.float32)

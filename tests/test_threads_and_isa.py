@@ -1,0 +1,106 @@
+"""Concurrency, ISA selection, and the kernels' own activation accuracy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import TIERS, make_weights
+
+import pyrnn
+from pyrnn import _core
+from pyrnn.activations import resolve
+
+
+def test_concurrent_calls_match_serial():
+    rng = np.random.default_rng(0)
+    layer = pyrnn.GRU(*make_weights("GRU", 8, 40, rng), return_sequences=True, return_state=True)
+    inputs = [rng.normal(size=(int(rng.integers(1, 9)), 60, 8)).astype(np.float32) for _ in range(24)]
+    masks = [rng.random(x.shape[:2]) > 0.2 for x in inputs]
+    serial = [layer(x, mask=m) for x, m in zip(inputs, masks)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            parallel = list(pool.map(lambda a: layer(a[0], mask=a[1]), zip(inputs, masks)))
+            for s, p in zip(serial, parallel):
+                for a, b in zip(s, p):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_floating_point_mode_is_restored():
+    """The kernels flush denormals internally; the caller's mode must come back unchanged."""
+    tiny = np.float32(1e-39)  # a float32 denormal
+    assert tiny * np.float32(1.0) != 0  # not flushed before
+    pyrnn.LSTM(*make_weights("LSTM", 2, 3, np.random.default_rng(0)))(np.ones((1, 4, 2)))
+    assert np.float32(1e-39) * np.float32(1.0) != 0  # nor after
+
+
+def test_show_config(capsys):
+    cfg = pyrnn.show_config()
+    out = capsys.readouterr().out
+    assert cfg["isa"] in cfg["isa_supported"] and "generic" in cfg["isa_compiled"]
+    assert f"ISA tier in use    : {cfg['isa']}" in out and "CUDA" in out and cfg["version"] == pyrnn.__version__
+
+
+def _run_python(code, **env):
+    full = dict(os.environ, **env)
+    # Run outside the source tree so the installed package is imported, not ./pyrnn.
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120,
+                          cwd=tempfile.gettempdir())
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_env_forces_tier(tier):
+    r = _run_python("import pyrnn; print(pyrnn.config()['isa'])", PYRNN_ISA=tier)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == tier
+
+
+def test_env_bad_value_is_a_clear_import_error():
+    r = _run_python("import pyrnn", PYRNN_ISA="sse9")
+    assert r.returncode != 0
+    assert "unknown ISA tier 'sse9'; expected one of generic, avx2, avx512" in r.stderr
+    assert "PYRNN_ISA" in r.stderr
+
+
+def test_default_is_best_supported_tier():
+    r = _run_python("import pyrnn; print(pyrnn.config()['isa'])", PYRNN_ISA="")
+    assert r.stdout.strip() == _core.supported_isas()[-1]
+
+
+def _ulp_error(got, ref):
+    got = got.astype(np.float64)
+    spacing = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    return np.max(np.abs(got - ref) / spacing)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 7, 8, 9, 15, 16, 17, 33])
+def test_vector_activations_accuracy_and_tails(isa, n):
+    """sigmoid/tanh within 4 ulp over [-20, 20], at sizes below, at and above each vector width."""
+    x = np.linspace(-20, 20, 4001 * n, dtype=np.float32).reshape(-1, n)
+    x64 = x.astype(np.float64)
+    sig = _core.activation(resolve("sigmoid"), x)
+    th = _core.activation(resolve("tanh"), x)
+    assert _ulp_error(sig, 1 / (1 + np.exp(-x64))) <= 4
+    assert _ulp_error(th, np.tanh(x64)) <= 4
+    # the kernel's own special values
+    special = np.array([[0.0, -0.0, 100.0, -100.0, np.inf, -np.inf, np.nan, 1e-30]], np.float32)
+    s = _core.activation(resolve("sigmoid"), special)[0]
+    t = _core.activation(resolve("tanh"), special)[0]
+    np.testing.assert_array_equal(s[[0, 2, 3, 4, 5]], [0.5, 1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(t[[0, 2, 3, 4, 5]], [0.0, 1.0, -1.0, 1.0, -1.0])
+    assert np.isnan(s[6]) and np.isnan(t[6])
+
+
+def test_activation_hook_covers_every_code(isa):
+    import oracle
+
+    x = np.linspace(-4, 4, 35, dtype=np.float32).reshape(5, 7)
+    for name in pyrnn.SUPPORTED_ACTIVATIONS:
+        got = _core.activation(resolve(name), x)
+        ref = oracle.act(name)(x.astype(np.float64))
+        assert np.max(np.abs(got - ref) / np.maximum(1, np.abs(ref))) < 2e-6, name
