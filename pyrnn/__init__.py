@@ -6,11 +6,13 @@
 """
 
 from . import _core
-from ._config import config, show_config
+from ._config import config, get_num_threads, physical_cores, set_num_threads, show_config
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 
 __version__ = _core.__version__
+
+set_num_threads(physical_cores())
 
 __all__ = [
     "SimpleRNN",
@@ -18,6 +20,8 @@ __all__ = [
     "GRU",
     "Bidirectional",
     "show_config",
+    "set_num_threads",
+    "get_num_threads",
     "config",
     "SUPPORTED_ACTIVATIONS",
     "__version__",

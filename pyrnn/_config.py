@@ -8,6 +8,37 @@ from typing import Any, Dict
 from . import _core
 
 
+def physical_cores() -> int:
+    """Cores this process may run on, counting SMT siblings once (the default thread count)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+                cores.add(f.read().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+def set_num_threads(n: int) -> None:
+    """Threads one call may use (batch rows and Bidirectional directions are split).
+
+    Results are identical for any thread count. Default: the physical cores available.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads a call may use."""
+    return _core.num_threads()
+
+
 def config() -> Dict[str, Any]:
     """The configuration as a dict: version, ISA tiers, threads and CUDA status."""
     return {
@@ -17,7 +48,7 @@ def config() -> Dict[str, Any]:
         "isa": _core.current_isa(),
         "isa_forced_by_env": os.environ.get("PYRNN_ISA") or None,
         "cpu_features": _core.cpu_features(),
-        "threads": 1,
+        "threads": _core.num_threads(),
         "cuda": "compiled" if _core.cuda_compiled else "not compiled (CPU-only build)",
     }
 

@@ -104,3 +104,54 @@ def test_activation_hook_covers_every_code(isa):
         got = _core.activation(resolve(name), x)
         ref = oracle.act(name)(x.astype(np.float64))
         assert np.max(np.abs(got - ref) / np.maximum(1, np.abs(ref))) < 2e-6, name
+
+
+@pytest.fixture
+def threads():
+    previous = pyrnn.get_num_threads()
+    yield pyrnn.set_num_threads
+    pyrnn.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+def test_results_identical_for_any_thread_count(isa, threads, kind):
+    rng = np.random.default_rng(1)
+    w = make_weights(kind, 12, 70, rng)
+    x = rng.normal(size=(37, 45, 12)).astype(np.float32)
+    mask = rng.random((37, 45)) > 0.2
+    layer = getattr(pyrnn, kind)(*w, return_sequences=True, return_state=True)
+    bi = pyrnn.Bidirectional(getattr(pyrnn, kind)(*w, return_sequences=True),
+                             getattr(pyrnn, kind)(*w, return_sequences=True, go_backwards=True))
+    results = []
+    for n in (1, 2, 3, 8):
+        threads(n)
+        assert pyrnn.get_num_threads() == n
+        results.append((layer(x, mask=mask), bi(x, mask=mask)))
+    for got in results[1:]:
+        for a, b in zip(got[0], results[0][0]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(got[1], results[0][1])
+
+
+def test_set_num_threads_validates(threads):
+    with pytest.raises(ValueError, match="must be >= 1, got 0"):
+        threads(0)
+    with pytest.raises(TypeError, match="expects an int"):
+        threads(2.5)
+    assert pyrnn.config()["threads"] == pyrnn.get_num_threads() >= 1
+
+
+def test_pool_survives_fork():
+    """A forked child has the pool's memory but not its threads; it must not hang."""
+    code = (
+        "import multiprocessing as mp, numpy as np, pyrnn\n"
+        "rng = np.random.default_rng(0)\n"
+        "w = [rng.normal(size=(8, 256)).astype('f4'), (rng.normal(size=(64, 256)) / 8).astype('f4'), None]\n"
+        "layer = pyrnn.LSTM(*w); pyrnn.set_num_threads(2)\n"
+        "x = rng.normal(size=(32, 50, 8)).astype('f4'); ref = layer(x)\n"
+        "def child(_): return float(np.abs(layer(x) - ref).max())\n"
+        "with mp.get_context('fork').Pool(2) as p: print(max(p.map(child, range(4))))\n"
+    )
+    r = _run_python(code)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.strip()) == 0.0

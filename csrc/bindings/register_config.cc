@@ -8,6 +8,7 @@
 
 #include "pyrnn/isa.h"
 #include "pyrnn/kernels.h"
+#include "pyrnn/threadpool.h"
 
 namespace py = pybind11;
 
@@ -38,6 +39,14 @@ void register_config(py::module_& m) {
   m.def(
       "set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"),
       "Switch the tier used by later calls (all layers; packed weights do not depend on it).");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw std::invalid_argument("number of threads must be >= 1, got " + std::to_string(n));
+        set_num_threads(n);
+      },
+      py::arg("n"));
+  m.def("num_threads", &num_threads);
   m.def(
       "activation",
       [](int code, py::array_t<float, py::array::c_style | py::array::forcecast> x) {

@@ -2,20 +2,22 @@
 
 #include "pyrnn/layer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "pyrnn/isa.h"
+#include "pyrnn/threadpool.h"
 
 namespace pyrnn {
 
-AlignedBuffer::AlignedBuffer(int64_t n) : n_(n) {
+AlignedBuffer::AlignedBuffer(int64_t n, bool zero) : n_(n) {
   const size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
   float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
+  if (zero) std::memset(p, 0, bytes);
   p_.reset(p);
 }
 
@@ -93,34 +95,51 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   desc_.bias_h = bh_.size() ? bh_.data() : nullptr;
 }
 
+double RecurrentLayer::flops(int64_t B, int64_t T) const {
+  return 2.0 * desc_.G * (double)B * (double)T * desc_.H * (double)(desc_.H + desc_.D);
+}
+
 void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
                          const float* c0, const LayerOutputs& out, bool zero_output_for_mask) const {
   if (B == 0) return;
   if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
-  const int64_t Hp = desc_.Hp, ldz = desc_.G * Hp;
-  // Input projections for up to ~4 MB of gate pre-activations at a time.
-  const int64_t per_step = B * ldz;
-  int64_t tc = (int64_t(1) << 20) / per_step;
-  tc = tc < 1 ? 1 : (tc > T ? T : tc);
+  const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.G * Hp;
   const int64_t hg = desc_.kind == CellKind::GRU ? 3 : 0;
-  AlignedBuffer scratch(tc * per_step + B * Hp * (8 + hg) + 8 * Hp + 64);
+  const int64_t ystep = opt_.return_sequences ? T * H : H;
 
-  RunArgs a{};
-  a.B = B;
-  a.T = T;
-  a.x = x;
-  a.mask = mask;
-  a.h0 = h0;
-  a.c0 = c0;
-  a.go_backwards = opt_.go_backwards;
-  a.return_sequences = opt_.return_sequences;
-  a.zero_output_for_mask = zero_output_for_mask;
-  a.y = out.y;
-  a.h_out = out.h;
-  a.c_out = out.c;
-  a.scratch = scratch.data();
-  a.tchunk = tc;
-  current_kernels().run(desc_, a);
+  // Rows are independent, so batch rows are split across threads; each chunk runs the
+  // same per-row arithmetic as a single-threaded call, which keeps results identical
+  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile), and
+  // small problems stay on one thread: a wake-up costs about one small timestep.
+  int64_t chunks = flops(B, T) < 2e6 ? 1 : std::min<int64_t>(num_threads(), B / 4);
+  if (chunks < 1) chunks = 1;
+  const int64_t rows_per = ((B + chunks - 1) / chunks + 3) / 4 * 4;
+  chunks = (B + rows_per - 1) / rows_per;
+
+  parallel_for(static_cast<int>(chunks), [&](int i) {
+    const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
+    // Input projections for up to ~4 MB of gate pre-activations at a time.
+    const int64_t per_step = nb * ldz;
+    int64_t tc = (int64_t(1) << 20) / per_step;
+    tc = tc < 1 ? 1 : (tc > T ? T : tc);
+    AlignedBuffer scratch(tc * per_step + nb * Hp * (8 + hg) + 8 * Hp + 64, /*zero=*/false);
+    RunArgs a{};
+    a.B = nb;
+    a.T = T;
+    a.x = x + b0 * T * D;
+    a.mask = mask ? mask + b0 * T : nullptr;
+    a.h0 = h0 ? h0 + b0 * H : nullptr;
+    a.c0 = c0 ? c0 + b0 * H : nullptr;
+    a.go_backwards = opt_.go_backwards;
+    a.return_sequences = opt_.return_sequences;
+    a.zero_output_for_mask = zero_output_for_mask;
+    a.y = out.y + b0 * ystep;
+    a.h_out = out.h + b0 * H;
+    a.c_out = out.c ? out.c + b0 * H : nullptr;
+    a.scratch = scratch.data();
+    a.tchunk = tc;
+    current_kernels().run(desc_, a);
+  });
 }
 
 void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode,
@@ -132,8 +151,18 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
     throw std::invalid_argument("forward and backward layers disagree in shape or return_sequences");
   const bool seq = fwd.options().return_sequences;
   // Keras's Bidirectional sets zero_output_for_mask = return_sequences on both layers.
-  fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-  bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  // The directions are independent: one thread each (a direction's own row split then
+  // runs inline, since the pool is busy).
+  const double work = fwd.flops(B, T) + bwd.flops(B, T);
+  parallel_for(work < 2e6 ? 1 : 2, [&](int i) {
+    if (work < 2e6) {
+      fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+      bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+      return;
+    }
+    if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+    else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  });
   if (B == 0) return;
   const int64_t H = fwd.units();
   const int64_t steps = seq ? T : 1;

@@ -14,7 +14,7 @@ namespace pyrnn {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(int64_t n);  // zero-filled
+  explicit AlignedBuffer(int64_t n, bool zero = true);
   float* data() const { return p_.get(); }
   int64_t size() const { return n_; }
 
@@ -53,6 +53,7 @@ class RecurrentLayer {
   int64_t input_size() const { return desc_.D; }
   int64_t units() const { return desc_.H; }
   int64_t num_states() const { return opt_.kind == CellKind::LSTM ? 2 : 1; }
+  double flops(int64_t B, int64_t T) const;  // multiply-adds x 2 of a call, to size threading
 
   // Runs the whole sequence. x is (B, T, D) C-contiguous; mask (B, T) or null;
   // h0/c0 (B, H) or null. Thread-safe: the layer is read-only and scratch is per call.
