@@ -55,7 +55,7 @@ def ort_runner(model, steps, feats):
     fn = tf.function(lambda x: layer(x, training=False))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = pyrnn.get_num_threads()  # equal thread counts
     sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x})[0]
