@@ -146,23 +146,22 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
                        int64_t B, int64_t T, const float* x, const uint8_t* mask,
                        const float* h0f, const float* c0f, const float* h0b, const float* c0b,
                        float* merged, const LayerOutputs& of, const LayerOutputs& ob) {
-  if (fwd.units() != bwd.units() || fwd.input_size() != bwd.input_size() ||
+  if (fwd.units() != bwd.units() || fwd.input_size() != bwd.input_size() || fwd.num_states() != bwd.num_states() ||
       fwd.options().return_sequences != bwd.options().return_sequences)
     throw std::invalid_argument("forward and backward layers disagree in shape or return_sequences");
   const bool seq = fwd.options().return_sequences;
   // Keras's Bidirectional sets zero_output_for_mask = return_sequences on both layers.
   // The directions are independent: one thread each (a direction's own row split then
   // runs inline, since the pool is busy).
-  const double work = fwd.flops(B, T) + bwd.flops(B, T);
-  parallel_for(work < 2e6 ? 1 : 2, [&](int i) {
-    if (work < 2e6) {
-      fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-      bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
-      return;
-    }
-    if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-    else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
-  });
+  if (fwd.flops(B, T) + bwd.flops(B, T) < 2e6) {  // too small to pay for a thread wake-up
+    fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+    bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  } else {
+    parallel_for(2, [&](int i) {
+      if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+      else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+    });
+  }
   if (B == 0) return;
   const int64_t H = fwd.units();
   const int64_t steps = seq ? T : 1;
