@@ -123,7 +123,7 @@ void register_layers(py::module_& m) {
          const std::optional<farray>& h0b, const std::optional<farray>& c0b) {
         if (mode < 0 || mode > 4) throw std::invalid_argument("unknown merge mode");
         if (f.units() != b.units() || f.num_states() != b.num_states())  // sizes the outputs below
-          throw std::invalid_argument("forward and backward layers disagree in shape or return_sequences");
+          throw std::invalid_argument("forward and backward layers disagree in units or number of states");
         const Inputs in = check_inputs(f, x, mask);
         const int64_t H = f.units();
         const bool seq = f.options().return_sequences, lstm = f.num_states() == 2;

@@ -25,6 +25,10 @@ void AlignedBuffer::Free::operator()(float* p) const { std::free(p); }
 
 namespace {
 
+// Below this much arithmetic a call stays on one thread: waking a worker costs about
+// as much as one small timestep.
+constexpr double kMinParallelFlops = 2e6;
+
 int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1); }
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -109,9 +113,8 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
 
   // Rows are independent, so batch rows are split across threads; each chunk runs the
   // same per-row arithmetic as a single-threaded call, which keeps results identical
-  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile), and
-  // small problems stay on one thread: a wake-up costs about one small timestep.
-  int64_t chunks = flops(B, T) < 2e6 ? 1 : std::min<int64_t>(num_threads(), B / 4);
+  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile).
+  int64_t chunks = flops(B, T) < kMinParallelFlops ? 1 : std::min<int64_t>(num_threads(), B / 4);
   if (chunks < 1) chunks = 1;
   const int64_t rows_per = ((B + chunks - 1) / chunks + 3) / 4 * 4;
   chunks = (B + rows_per - 1) / rows_per;
@@ -153,14 +156,15 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
   // Keras's Bidirectional sets zero_output_for_mask = return_sequences on both layers.
   // The directions are independent: one thread each (a direction's own row split then
   // runs inline, since the pool is busy).
-  if (fwd.flops(B, T) + bwd.flops(B, T) < 2e6) {  // too small to pay for a thread wake-up
-    fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-    bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  auto direction = [&](int i) {
+    if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+    else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+  };
+  if (fwd.flops(B, T) + bwd.flops(B, T) < kMinParallelFlops) {
+    direction(0);
+    direction(1);
   } else {
-    parallel_for(2, [&](int i) {
-      if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-      else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
-    });
+    parallel_for(2, direction);
   }
   if (B == 0) return;
   const int64_t H = fwd.units();

@@ -31,7 +31,7 @@ class Pool {
 
   void run(int n, const std::function<void(int)>& fn, int helpers) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock() || helpers <= 0) {
+    if (!busy.owns_lock()) {
       for (int i = 0; i < n; ++i) fn(i);
       return;
     }
