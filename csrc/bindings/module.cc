@@ -6,10 +6,12 @@ namespace py = pybind11;
 namespace pyrnn {
 void register_config(py::module_& m);
 void register_layers(py::module_& m);
+void register_graph(py::module_& m);
 }  // namespace pyrnn
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn native core: packed recurrent layers and ISA-dispatched kernels";
   pyrnn::register_config(m);
   pyrnn::register_layers(m);
+  pyrnn::register_graph(m);
 }

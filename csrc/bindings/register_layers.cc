@@ -54,7 +54,7 @@ py::array_t<float> empty(std::initializer_list<py::ssize_t> shape) {
   return py::array_t<float>(std::vector<py::ssize_t>(shape));
 }
 
-std::unique_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after,
+std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after,
                                            bool go_backwards, bool return_sequences,
                                            bool zero_output_for_mask, const farray& kernel,
                                            const farray& recurrent, const std::optional<farray>& bias) {
@@ -79,13 +79,13 @@ std::unique_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool 
     if (bias->size() != rows * G * H) throw std::invalid_argument("bias size disagrees with units");
     b = bias->data();
   }
-  return std::make_unique<RecurrentLayer>(o, D, H, kernel.data(), recurrent.data(), b, rows);
+  return std::make_shared<RecurrentLayer>(o, D, H, kernel.data(), recurrent.data(), b, rows);
 }
 
 }  // namespace
 
 void register_layers(py::module_& m) {
-  py::class_<RecurrentLayer>(m, "RecurrentLayer")
+  py::class_<RecurrentLayer, std::shared_ptr<RecurrentLayer>>(m, "RecurrentLayer")
       .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"),
            py::arg("reset_after"), py::arg("go_backwards"), py::arg("return_sequences"),
            py::arg("zero_output_for_mask"), py::arg("kernel"), py::arg("recurrent_kernel"),

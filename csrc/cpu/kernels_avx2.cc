@@ -5,5 +5,5 @@
 #include "kernels_impl.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_avx2 = {"avx2", &avx2::run, &avx2::activation};
+extern const KernelTable kKernels_avx2 = {"avx2", &avx2::run, &avx2::activation, &avx2::gemm_packed};
 }  // namespace pyrnn

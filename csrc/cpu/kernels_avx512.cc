@@ -5,5 +5,5 @@
 #include "kernels_impl.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_avx512 = {"avx512", &avx512::run, &avx512::activation};
+extern const KernelTable kKernels_avx512 = {"avx512", &avx512::run, &avx512::activation, &avx512::gemm_packed};
 }  // namespace pyrnn

@@ -5,5 +5,5 @@
 #include "kernels_impl.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_generic = {"generic", &generic::run, &generic::activation};
+extern const KernelTable kKernels_generic = {"generic", &generic::run, &generic::activation, &generic::gemm_packed};
 }  // namespace pyrnn

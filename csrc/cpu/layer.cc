@@ -25,16 +25,10 @@ void AlignedBuffer::Free::operator()(float* p) const { std::free(p); }
 
 namespace {
 
-// Below this much arithmetic a call stays on one thread: waking a worker costs about
-// as much as one small timestep.
-constexpr double kMinParallelFlops = 2e6;
-
 int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1); }
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+}  // namespace
 
-// Packs columns [g0, g0+ng) gate blocks of a Keras (K, G*H) matrix into panels: panel
-// hb*ng + g holds units hb*16..hb*16+15 of gate g0+g, as K rows of 16 floats.
 AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng, int64_t Hp) {
   const int64_t nb = Hp / kPanel;
   AlignedBuffer out(nb * ng * K * kPanel);
@@ -51,7 +45,6 @@ AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, i
   return out;
 }
 
-// A (G*H,) bias into the interleaved (G*Hp) layout of the GEMM output.
 AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp) {
   AlignedBuffer out(G * Hp);
   if (b)
@@ -59,8 +52,6 @@ AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp) {
       for (int64_t j = 0; j < H; ++j) out.data()[(j / kPanel) * G * kPanel + g * kPanel + j % kPanel] = b[g * H + j];
   return out;
 }
-
-}  // namespace
 
 RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel,
                                const float* recurrent, const float* bias, int64_t bias_rows)

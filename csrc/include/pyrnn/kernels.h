@@ -66,11 +66,17 @@ struct RunArgs {
 
 using RunFn = void (*)(const CellDesc&, const RunArgs&);
 using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride);
+// C[M, npan*16] (+)= A[M, K] (row stride lda) @ P, P being npan packed panels of K x 16
+// (layer.cc's pack_panels with one gate). Each output is one FMA chain over k in
+// order, so a row's result does not depend on M or on the other rows.
+using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
+                        const float* P, float* C, int64_t ldc);
 
 struct KernelTable {
   const char* name;
   RunFn run;
-  ActFn activation;  // test hook: the kernels' own activation on rows of n values
+  ActFn activation;  // the kernels' own activation on rows of n values
+  GemmFn gemm;       // dense layers and convolutions of the model graph
 };
 
 }  // namespace pyrnn

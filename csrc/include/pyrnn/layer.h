@@ -24,6 +24,21 @@ class AlignedBuffer {
   int64_t n_ = 0;
 };
 
+// Packs gate blocks [g0, g0+ng) of a Keras (K, G*H) matrix into 16-wide panels: panel
+// hb*ng + g holds units hb*16..hb*16+15 of gate g0+g, as K rows of 16 floats; units
+// beyond H are zero up to Hp (a multiple of 16). G = 1 packs a plain (K, N) matrix.
+AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng, int64_t Hp);
+
+// A (G*H,) bias into the interleaved (G*Hp) layout of the packed GEMM output.
+AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp);
+
+// Rounds v up to a multiple of m.
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Below this much arithmetic a call stays on one thread: waking a worker costs about
+// as much as one small timestep.
+constexpr double kMinParallelFlops = 2e6;
+
 struct LayerOptions {
   CellKind kind = CellKind::LSTM;
   Act act = Act::Tanh;

@@ -1,0 +1,211 @@
+// The model plan (pyrnn/_plan.py builds it; Graph.run executes a whole predict call
+// with the GIL released). The builder methods are private API: Python has already
+// validated shapes and options and produces the messages users see.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pyrnn/graph.h"
+
+namespace py = pybind11;
+
+namespace pyrnn {
+namespace {
+
+using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Slots = std::vector<int>;
+
+const float* opt_ptr(const std::optional<farray>& a) { return a ? a->data() : nullptr; }
+
+void need_size(const farray& a, int64_t n, const char* what) {
+  if (a.size() != n) throw std::invalid_argument(std::string(what) + " has the wrong size");
+}
+
+std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// A float32 numpy array that owns (a reference to) the tensor's buffer.
+py::array to_numpy(const Tensor& t) {
+  std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
+  if (!t.buf) {  // borrowed from an input: copy
+    py::array_t<float> out(shape);
+    if (t.size()) std::memcpy(out.mutable_data(), t.ptr, sizeof(float) * (size_t)t.size());
+    return std::move(out);
+  }
+  auto* holder = new std::shared_ptr<AlignedBuffer>(t.buf);
+  py::capsule owner(holder, [](void* p) { delete static_cast<std::shared_ptr<AlignedBuffer>*>(p); });
+  return py::array_t<float>(shape, t.ptr, owner);
+}
+
+}  // namespace
+
+void register_graph(py::module_& m) {
+  py::class_<Graph>(m, "Graph", "A whole model as a plan of ops over tensor slots (built by pyrnn._plan).")
+      .def(py::init<>())
+      .def_property_readonly("num_inputs", &Graph::num_inputs)
+      .def_property_readonly("num_ops", &Graph::num_ops)
+      .def("dense",
+           [](Graph& g, std::string l, Slots in, Slots out, const farray& W, const std::optional<farray>& b, int act) {
+             if (W.ndim() != 2) throw std::invalid_argument("dense kernel must be 2-D");
+             const int64_t K = W.shape(0), N = W.shape(1);
+             if (b) need_size(*b, N, "dense bias");
+             g.add(make_dense(std::move(l), std::move(in), std::move(out), K, N, W.data(), opt_ptr(b), static_cast<Act>(act)));
+           })
+      .def("activation",
+           [](Graph& g, std::string l, Slots in, Slots out, int act) {
+             g.add(make_activation(std::move(l), std::move(in), std::move(out), static_cast<Act>(act)));
+           })
+      .def("param_activation",
+           [](Graph& g, std::string l, Slots in, Slots out, int kind, float a, float b, float c,
+              const std::optional<farray>& param) {
+             if (kind < 0 || kind > 3) throw std::invalid_argument("unknown activation kind");
+             std::vector<int64_t> pshape;
+             if (param) pshape = shape_of(*param);
+             if (kind == 3 && !param) throw std::invalid_argument("PReLU needs alpha");
+             g.add(make_param_activation(std::move(l), std::move(in), std::move(out), static_cast<ParamActKind>(kind),
+                                         a, b, c, pshape, opt_ptr(param)));
+           })
+      .def("affine",
+           [](Graph& g, std::string l, Slots in, Slots out, const farray& scale, const farray& shift) {
+             if (scale.ndim() != shift.ndim() || scale.size() != shift.size())
+               throw std::invalid_argument("scale and shift shapes differ");
+             g.add(make_affine(std::move(l), std::move(in), std::move(out), shape_of(scale), scale.data(), shift.data()));
+           })
+      .def("layer_norm",
+           [](Graph& g, std::string l, Slots in, Slots out, int64_t n, const std::optional<farray>& gamma,
+              const std::optional<farray>& beta, float eps, bool rms) {
+             if (n < 1) throw std::invalid_argument("layer_norm size must be >= 1");
+             if (gamma) need_size(*gamma, n, "gamma");
+             if (beta) need_size(*beta, n, "beta");
+             g.add(make_layer_norm(std::move(l), std::move(in), std::move(out), n, opt_ptr(gamma), opt_ptr(beta), eps, rms));
+           })
+      .def("embedding",
+           [](Graph& g, std::string l, Slots in, Slots out, const farray& table, bool mask_zero) {
+             if (table.ndim() != 2) throw std::invalid_argument("embedding table must be 2-D");
+             g.add(make_embedding(std::move(l), std::move(in), std::move(out), table.shape(0), table.shape(1),
+                                  table.data(), mask_zero));
+           })
+      .def("masking",
+           [](Graph& g, std::string l, Slots in, Slots out, float value) {
+             g.add(make_masking(std::move(l), std::move(in), std::move(out), value));
+           })
+      .def("rnn",
+           [](Graph& g, std::string l, Slots in, Slots out, std::shared_ptr<RecurrentLayer> cell) {
+             if (in.size() != 4 || out.size() != 3) throw std::invalid_argument("rnn takes 4 input and 3 output slots");
+             g.add(make_rnn(std::move(l), std::move(in), std::move(out), std::move(cell)));
+           })
+      .def("bidirectional",
+           [](Graph& g, std::string l, Slots in, Slots out, std::shared_ptr<RecurrentLayer> f,
+              std::shared_ptr<RecurrentLayer> b, int mode) {
+             if (in.size() != 6 || out.size() != 6) throw std::invalid_argument("bidirectional takes 6 and 6 slots");
+             if (mode < 0 || mode > 4) throw std::invalid_argument("unknown merge mode");
+             g.add(make_bidirectional(std::move(l), std::move(in), std::move(out), std::move(f), std::move(b),
+                                      static_cast<MergeMode>(mode)));
+           })
+      .def("reshape",
+           [](Graph& g, std::string l, Slots in, Slots out, std::vector<int64_t> target) {
+             int free = 0;
+             for (int64_t d : target) {
+               if (d < -1) throw std::invalid_argument("reshape target dims must be >= -1");
+               free += d == -1;
+             }
+             if (free > 1) throw std::invalid_argument("reshape target has more than one -1");
+             g.add(make_reshape(std::move(l), std::move(in), std::move(out), std::move(target)));
+           })
+      .def("permute",
+           [](Graph& g, std::string l, Slots in, Slots out, std::vector<int> perm) {
+             std::vector<bool> seen(perm.size(), false);
+             for (int p : perm) {
+               if (p < 0 || p >= (int)perm.size() || seen[(size_t)p]) throw std::invalid_argument("not a permutation");
+               seen[(size_t)p] = true;
+             }
+             g.add(make_permute(std::move(l), std::move(in), std::move(out), std::move(perm)));
+           })
+      .def("repeat",
+           [](Graph& g, std::string l, Slots in, Slots out, int64_t n) {
+             if (n < 1) throw std::invalid_argument("repeat count must be >= 1");
+             g.add(make_repeat(std::move(l), std::move(in), std::move(out), n));
+           })
+      .def("merge",
+           [](Graph& g, std::string l, Slots in, Slots out, int kind, int axis) {
+             if (kind < 0 || kind > 6) throw std::invalid_argument("unknown merge kind");
+             if (in.empty()) throw std::invalid_argument("merge needs inputs");
+             g.add(make_merge(std::move(l), std::move(in), std::move(out), static_cast<MergeKind>(kind), axis));
+           })
+      .def("mask_combine",
+           [](Graph& g, std::string l, Slots in, Slots out, bool any) {
+             if (in.empty()) throw std::invalid_argument("mask_combine needs inputs");
+             g.add(make_mask_combine(std::move(l), std::move(in), std::move(out), any));
+           })
+      .def("conv1d",
+           [](Graph& g, std::string l, Slots in, Slots out, const farray& kernel, const std::optional<farray>& bias,
+              int64_t stride, int64_t dilation, int pad, int act) {
+             if (kernel.ndim() != 3) throw std::invalid_argument("conv1d kernel must be (k, in, out)");
+             if (stride < 1 || dilation < 1 || pad < 0 || pad > 2) throw std::invalid_argument("bad conv1d geometry");
+             const int64_t k = kernel.shape(0), ci = kernel.shape(1), co = kernel.shape(2);
+             if (bias) need_size(*bias, co, "conv1d bias");
+             g.add(make_conv1d(std::move(l), std::move(in), std::move(out), k, ci, co, kernel.data(), opt_ptr(bias),
+                               stride, dilation, static_cast<ConvPad>(pad), static_cast<Act>(act)));
+           })
+      .def("pool1d",
+           [](Graph& g, std::string l, Slots in, Slots out, int kind, int64_t pool, int64_t stride, bool same) {
+             if (pool < 1 || stride < 1) throw std::invalid_argument("bad pool geometry");
+             g.add(make_pool1d(std::move(l), std::move(in), std::move(out), static_cast<PoolKind>(kind & 1), pool,
+                               stride, same));
+           })
+      .def("global_pool1d",
+           [](Graph& g, std::string l, Slots in, Slots out, int kind, bool keepdims) {
+             g.add(make_global_pool1d(std::move(l), std::move(in), std::move(out), static_cast<PoolKind>(kind & 1),
+                                      keepdims));
+           })
+      .def("fold_time",
+           [](Graph& g, std::string l, Slots in, Slots out) {
+             g.add(make_fold_time(std::move(l), std::move(in), std::move(out)));
+           })
+      .def("unfold_time",
+           [](Graph& g, std::string l, Slots in, Slots out) {
+             if (in.size() != 2) throw std::invalid_argument("unfold_time takes [x, reference]");
+             g.add(make_unfold_time(std::move(l), std::move(in), std::move(out)));
+           })
+      .def("finalize", &Graph::finalize, py::arg("num_slots"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("release_after"))
+      .def(
+          "run",
+          [](const Graph& g, const std::vector<farray>& xs) {
+            std::vector<Tensor> in;
+            in.reserve(xs.size());
+            for (const farray& x : xs) in.push_back(Tensor::borrow(shape_of(x), x.data()));
+            std::vector<Tensor> out;
+            {
+              // The inputs stay alive in `xs`; the plan is immutable; everything else
+              // is per call.
+              py::gil_scoped_release nogil;
+              out = g.run(in);
+            }
+            py::list result;
+            std::vector<const AlignedBuffer*> seen;
+            for (const Tensor& t : out) {
+              const bool shared = t.buf && std::find(seen.begin(), seen.end(), t.buf.get()) != seen.end();
+              if (t.buf) seen.push_back(t.buf.get());
+              if (shared) {  // two outputs on one buffer: give the second its own copy
+                Tensor c = Tensor::alloc(t.shape);
+                if (t.size()) std::memcpy(c.mut(), t.ptr, sizeof(float) * (size_t)t.size());
+                result.append(to_numpy(c));
+              } else {
+                result.append(to_numpy(t));
+              }
+            }
+            return result;
+          },
+          py::arg("inputs"), "Run the plan on float32 inputs; returns the list of outputs.");
+}
+
+}  // namespace pyrnn

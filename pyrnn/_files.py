@@ -1,0 +1,341 @@
+"""Reading Keras model files with json, zipfile and h5py only (never TensorFlow).
+
+Two containers hold the same information (see keras-semantics.md §6):
+
+* ``.keras`` (Keras 3, also written by recent tf-keras): a zip with ``config.json``,
+  ``metadata.json`` and ``model.weights.h5``, whose weight groups are named by class
+  (snake_case) and occurrence, not by layer name;
+* legacy HDF5 ``.h5``: the config as a JSON attribute and one group per layer name
+  whose ``weight_names`` attribute lists the weights in order.
+
+Both are turned into the same thing: the model config plus, for every top-level
+layer, a list of ``(path, array)`` pairs in Keras's weight order, where ``path``
+names the (sub)layer the array belongs to (used to split nested models).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from .errors import ModelFormatError
+
+RNN_CLASSES = ("SimpleRNN", "LSTM", "GRU")
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+# Refuse to inflate more than this from one zip entry (zip bombs), and configs that
+# are absurdly large for a model description.
+MAX_ENTRY_BYTES = 4 << 30
+MAX_CONFIG_BYTES = 64 << 20
+
+WeightList = List[Tuple[str, np.ndarray]]
+
+
+@dataclass
+class ModelSource:
+    """A model read from a file or a live object: what the converter needs."""
+
+    name: str  # file name (or object description) for messages
+    config: Dict[str, Any]  # {"class_name": ..., "config": {...}}
+    keras_version: str  # e.g. "3.15.1" or "2.21.0"
+    weights: Dict[str, WeightList] = field(default_factory=dict)  # top-level layer name -> weights
+    fmt: str = ""  # ".keras", ".h5" or "object"
+
+    @property
+    def keras_major(self) -> int:
+        try:
+            return int(str(self.keras_version).split(".", 1)[0])
+        except ValueError:
+            return 3
+
+
+def snake_case(name: str) -> str:
+    """Keras's class-name to attribute-name conversion (LSTM -> lstm, PReLU -> p_re_lu)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _decode(v: Any) -> str:
+    return v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
+
+
+def _json(text: Any, what: str, src: str) -> Dict[str, Any]:
+    try:
+        cfg = json.loads(_decode(text))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{src}: {what} is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ModelFormatError(f"{src}: {what} is not a JSON object")
+    return cfg
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as exc:  # pragma: no cover - h5py is a dependency
+        raise ImportError("reading Keras model files needs h5py: pip install h5py") from exc
+    return h5py
+
+
+def _array(ds: Any, what: str, src: str) -> np.ndarray:
+    h5py = _h5py()
+    if not isinstance(ds, h5py.Dataset):
+        raise ModelFormatError(f"{src}: {what} is not a dataset")
+    if ds.dtype.kind not in "fiu":
+        raise ModelFormatError(f"{src}: {what} has non-numeric dtype {ds.dtype}")
+    try:
+        return np.asarray(ds[()], dtype=np.float32)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelFormatError(f"{src}: cannot read {what} ({exc})") from None
+
+
+def layer_list(model_cfg: Dict[str, Any]) -> List[Dict[str, Any]]:
+    layers = (model_cfg.get("config") or {}).get("layers")
+    if not isinstance(layers, list) or not all(isinstance(l, dict) for l in layers):
+        raise ModelFormatError("the model config has no list of layers")
+    return layers
+
+
+def layer_name(layer_cfg: Dict[str, Any]) -> str:
+    cfg = layer_cfg.get("config")
+    name = layer_cfg.get("name") or (cfg.get("name") if isinstance(cfg, dict) else None)
+    if not isinstance(name, str):
+        raise ModelFormatError(f"a {layer_cfg.get('class_name', '?')} layer in the config has no name")
+    return name
+
+
+def is_op_node(layer_cfg: Dict[str, Any]) -> bool:
+    """Keras 3 functional configs record some tensor operations (NotEqual, Any, ...)
+    as nodes; they are not layers and own no weights group. Legacy .h5 configs drop
+    the module, so an entry whose config has neither ``trainable`` nor ``dtype`` (which
+    every layer records) is taken for an operation there."""
+    module = layer_cfg.get("module")
+    if module is not None:
+        return str(module).startswith("keras.src.ops")
+    cls = layer_cfg.get("class_name")
+    if cls in ("NotEqual", "Any"):
+        return True
+    cfg = layer_cfg.get("config")
+    return (isinstance(cfg, dict) and "trainable" not in cfg and "dtype" not in cfg
+            and cls not in ("InputLayer",) + MODEL_CLASSES)
+
+
+# ---- .keras ------------------------------------------------------------------------------
+
+def _keras_vars(group: Any, path: str, src: str) -> WeightList:
+    h5py = _h5py()
+    vars_ = group.get("vars") if isinstance(group, h5py.Group) else None
+    if vars_ is None:
+        raise ModelFormatError(f"{src}: model.weights.h5 has no weights group for {path!r}")
+    keys = sorted(vars_.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    return [(f"{path}/{k}", _array(vars_[k], f"weight {path}/vars/{k}", src)) for k in keys]
+
+
+def _keras_layer(group: Any, layer_cfg: Dict[str, Any], path: str, src: str, depth: int = 0) -> WeightList:
+    """Weights of one layer from its .keras group, in Keras's order."""
+    if depth > 64:
+        raise ModelFormatError(f"{src}: layers nested more than 64 deep")
+    h5py = _h5py()
+    if not isinstance(group, h5py.Group):
+        raise ModelFormatError(f"{src}: model.weights.h5 has no weights group for layer {path!r}")
+    cls = layer_cfg.get("class_name")
+    cfg = layer_cfg.get("config") if isinstance(layer_cfg.get("config"), dict) else {}
+    if cls in RNN_CLASSES:
+        cell = group.get("cell")
+        if cell is None:
+            raise ModelFormatError(f"{src}: model.weights.h5 has no cell weights for layer {path!r}")
+        return _keras_vars(cell, path, src)
+    if cls == "Bidirectional":
+        inner = cfg.get("layer") or {}
+        back = cfg.get("backward_layer") or inner
+        out = []
+        for role, sub in (("forward_layer", inner), ("backward_layer", back)):
+            out += _keras_layer(group.get(role), sub, f"{path}/{role}", src, depth + 1)
+        return out
+    if cls == "TimeDistributed":
+        inner = cfg.get("layer") or {}
+        return _keras_layer(group.get("layer"), inner, f"{path}/{layer_name(inner) if inner else 'layer'}", src, depth + 1)
+    if cls in MODEL_CLASSES:
+        return _flatten(_keras_model(group.get("layers"), layer_cfg, path, src, depth + 1))
+    return _keras_vars(group, path, src)
+
+
+def _keras_model(group: Any, model_cfg: Dict[str, Any], prefix: str, src: str, depth: int = 0) -> Dict[str, WeightList]:
+    """Per-layer weights of a (sub)model: {layer name: [(path, array), ...]}."""
+    h5py = _h5py()
+    if not isinstance(group, h5py.Group):
+        raise ModelFormatError(f"{src}: model.weights.h5 has no 'layers' group for {prefix or 'the model'}")
+    sequential = model_cfg.get("class_name") == "Sequential"
+    counts: Dict[str, int] = {}
+    out: Dict[str, WeightList] = {}
+    for layer_cfg in layer_list(model_cfg):
+        if is_op_node(layer_cfg) or (sequential and layer_cfg.get("class_name") == "InputLayer"):
+            continue
+        base = snake_case(str(layer_cfg.get("class_name", "")))
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        key = base if n == 0 else f"{base}_{n}"
+        name = layer_name(layer_cfg)
+        path = f"{prefix}/{name}" if prefix else name
+        sub = group.get(key)
+        if sub is None:
+            raise ModelFormatError(
+                f"{src}: model.weights.h5 has no group layers/{key} for layer {name!r} ({layer_cfg.get('class_name')})"
+            )
+        vars_ = sub.get("vars")
+        stored = vars_.attrs.get("name") if vars_ is not None else None
+        if stored is not None and _decode(stored) != name and layer_cfg.get("class_name") not in MODEL_CLASSES:
+            raise ModelFormatError(
+                f"{src}: weights group layers/{key} belongs to layer {_decode(stored)!r}, expected {name!r}"
+            )
+        out[name] = _keras_layer(sub, layer_cfg, path, src, depth)
+    return out
+
+
+def _flatten(per_layer: Dict[str, WeightList]) -> WeightList:
+    return [pair for pairs in per_layer.values() for pair in pairs]
+
+
+def read_keras(path: str) -> ModelSource:
+    src = os.path.basename(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ModelFormatError(f"{src}: not a .keras file (not a zip archive, or a truncated one)") from None
+    with zf:
+        def read(entry: str, limit: int) -> bytes:
+            try:
+                info = zf.getinfo(entry)
+            except KeyError:
+                raise ModelFormatError(f"{src}: the archive has no {entry}; is this a Keras model file?") from None
+            if info.file_size > limit:
+                raise ModelFormatError(f"{src}: {entry} declares {info.file_size} bytes, more than a model holds")
+            try:
+                with zf.open(info) as fh:
+                    data = fh.read(limit + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+                raise ModelFormatError(f"{src}: cannot read {entry} ({exc})") from None
+            if len(data) > limit:
+                raise ModelFormatError(f"{src}: {entry} inflates beyond {limit} bytes")
+            return data
+
+        config = _json(read("config.json", MAX_CONFIG_BYTES), "config.json", src)
+        names = set(zf.namelist())
+        meta = _json(read("metadata.json", MAX_CONFIG_BYTES), "metadata.json", src) if "metadata.json" in names else {}
+        if "model.weights.h5" not in names:
+            sharded = sorted(n for n in names if n.endswith(".weights.json"))
+            hint = " (sharded weights are not supported)" if sharded else ""
+            raise ModelFormatError(f"{src}: the archive has no model.weights.h5{hint}")
+        weights_bytes = read("model.weights.h5", MAX_ENTRY_BYTES)
+    _check_model_config(config, src)
+    h5py = _h5py()
+    try:
+        h5 = h5py.File(io.BytesIO(weights_bytes), "r")
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{src}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
+    with h5:
+        weights = _keras_model(h5.get("layers"), config, "", src) if _has_layers(config) else {}
+    version = str(meta.get("keras_version", "3"))
+    return ModelSource(src, config, version, weights, ".keras")
+
+
+# ---- legacy .h5 ---------------------------------------------------------------------------
+
+def _attr_list(obj: Any, key: str) -> List[str]:
+    """A string-list attribute, also when HDF5's header limit split it in chunks."""
+    if key in obj.attrs:
+        return [_decode(v) for v in np.atleast_1d(obj.attrs[key])]
+    out: List[str] = []
+    i = 0
+    while f"{key}{i}" in obj.attrs:
+        out += [_decode(v) for v in np.atleast_1d(obj.attrs[f"{key}{i}"])]
+        i += 1
+    return out
+
+
+def read_h5(path: str) -> ModelSource:
+    src = os.path.basename(path)
+    h5py = _h5py()
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{src}: not a readable HDF5 file ({exc})") from None
+    with f:
+        try:
+            if "model_config" not in f.attrs:
+                if "layer_names" in f.attrs or "model_weights" in f:
+                    raise ModelFormatError(
+                        f"{src}: this file holds weights only (save_weights) and no model config; "
+                        "save the whole model with model.save(...)"
+                    )
+                raise ModelFormatError(f"{src}: no model_config attribute; not a Keras model file")
+            config = _json(f.attrs["model_config"], "model_config", src)
+            version = _decode(f.attrs.get("keras_version", "2"))
+            _check_model_config(config, src)
+            group = f["model_weights"] if "model_weights" in f else f
+            weights: Dict[str, WeightList] = {}
+            if _has_layers(config):
+                for layer_cfg in layer_list(config):
+                    if is_op_node(layer_cfg) or layer_cfg.get("class_name") == "InputLayer":
+                        continue
+                    name = layer_name(layer_cfg)
+                    g = group.get(name)
+                    if g is None:
+                        raise ModelFormatError(f"{src}: no weights group for layer {name!r} ({layer_cfg.get('class_name')})")
+                    pairs = []
+                    for wname in _attr_list(g, "weight_names"):
+                        ds = g.get(wname)
+                        if ds is None:
+                            raise ModelFormatError(f"{src}: layer {name!r}: weight {wname!r} is listed but missing")
+                        pairs.append((wname, _array(ds, f"layer {name!r} weight {wname!r}", src)))
+                    weights[name] = pairs
+        except ModelFormatError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ModelFormatError(f"{src}: cannot read the file ({type(exc).__name__}: {exc})") from None
+    return ModelSource(src, config, version, weights, ".h5")
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+def _has_layers(config: Dict[str, Any]) -> bool:
+    return config.get("class_name") in MODEL_CLASSES
+
+
+def _check_model_config(config: Dict[str, Any], src: str) -> None:
+    cls = config.get("class_name")
+    if not isinstance(cls, str) or not isinstance(config.get("config"), dict):
+        raise ModelFormatError(f"{src}: the config has no class_name/config; not a Keras model")
+    if cls not in MODEL_CLASSES:
+        raise ModelFormatError(
+            f"{src}: the file holds a {cls}, not a Sequential or Functional model; pyrnn loads whole models"
+        )
+
+
+def read_model_file(path: "str | os.PathLike[str]") -> ModelSource:
+    """Reads a ``.keras`` or legacy ``.h5`` model file (chosen by content, not name)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path!r}")
+    if os.path.isdir(path):
+        raise ModelFormatError(
+            f"{os.path.basename(path)}: is a directory (a TensorFlow SavedModel?); pyrnn reads .keras and .h5 files"
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    src = os.path.basename(path)
+    if not head:
+        raise ModelFormatError(f"{src}: the file is empty")
+    if head.startswith(b"PK"):
+        return read_keras(path)
+    if head.startswith(b"\x89HDF\r\n\x1a\n") or _h5py().is_hdf5(path):  # (HDF5 may sit after a user block)
+        return read_h5(path)
+    raise ModelFormatError(f"{src}: neither a .keras (zip) nor an .h5 (HDF5) file")

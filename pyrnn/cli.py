@@ -1,0 +1,248 @@
+"""The ``pyrnn`` command line: info, predict, bench and demo.
+
+    pyrnn info MODEL
+    pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N]
+    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--no-tensorflow]
+    pyrnn demo
+
+Errors print one line on stderr and exit with status 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+import numpy as np
+
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def _fail(msg: str) -> int:
+    first = str(msg).strip().splitlines()
+    sys.stderr.write("pyrnn: error: " + (first[0] if first else "unknown error") + "\n")
+    for extra in first[1:]:
+        sys.stderr.write("  " + extra.strip() + "\n")
+    return 1
+
+
+def _time(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 5, max_reps: int = 2000) -> float:
+    """Median wall time of fn() in seconds, after a warm-up call."""
+    fn()
+    times: List[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1.0:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).rjust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep] + [line(r) for r in rows])
+
+
+def _sample_inputs(model: Any, batch: int, timesteps: int, rng: np.random.Generator) -> List[np.ndarray]:
+    xs = []
+    for i, shape in enumerate(model._in_shapes):
+        dims = [batch] + [timesteps if d is None else d for d in shape[1:]]
+        vocab = model._id_ranges.get(i)
+        if vocab:
+            xs.append(rng.integers(1, max(vocab, 2), size=dims).astype(np.float32))
+        else:
+            xs.append(rng.standard_normal(dims).astype(np.float32))
+    return xs
+
+
+def _keras_loader(path: str, keras_version: str) -> Optional[Callable[[List[np.ndarray]], Any]]:
+    """A callable running the model in Keras, or None when TensorFlow is absent."""
+    try:
+        import tensorflow as tf  # noqa: F401
+    except ImportError:
+        return None
+    if keras_version.startswith("2"):
+        import tf_keras as keras  # type: ignore
+    else:
+        import keras  # type: ignore
+    m = keras.models.load_model(path, compile=False)
+    fn = tf.function(lambda *a: m(list(a) if len(a) > 1 else a[0], training=False))
+    return lambda xs: fn(*xs)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import pyrnn
+
+    model = pyrnn.load(args.model)
+    model.summary()
+    return 0
+
+
+def _read_inputs(path: str) -> List[np.ndarray]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such input file: {path!r}")
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        return [data]
+    with data:
+        keys = list(data.keys())
+        if all(k.startswith("arr_") and k[4:].isdigit() for k in keys):
+            keys.sort(key=lambda k: int(k[4:]))
+        return [data[k] for k in keys]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import pyrnn
+
+    model = pyrnn.load(args.model)
+    xs = _read_inputs(args.input)
+    if len(xs) != len(model.input_names):
+        raise ValueError(f"{os.path.basename(args.input)} holds {len(xs)} arrays; the model takes "
+                         f"{len(model.input_names)} ({', '.join(model.input_names)})")
+    ys = model.predict(xs if len(xs) > 1 else xs[0], batch_size=args.batch_size)
+    out = args.output
+    if isinstance(ys, list):
+        if not out.endswith(".npz"):
+            raise ValueError(f"the model has {len(ys)} outputs; write them to an .npz file, not {out!r}")
+        np.savez(out, *ys)
+    else:
+        np.save(out, ys)
+    shapes = [y.shape for y in ys] if isinstance(ys, list) else [ys.shape]
+    print(f"wrote {out}: " + ", ".join(str(s) for s in shapes))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import pyrnn
+
+    model = pyrnn.load(args.model)
+    try:
+        sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError("--batch-sizes needs positive integers")
+    keras_fn = None
+    note = ""
+    if not args.no_tensorflow:
+        try:
+            keras_fn = _keras_loader(args.model, model.keras_version)
+            if keras_fn is None:
+                note = "TensorFlow is not installed: timing pyrnn only."
+        except Exception as exc:  # Keras cannot load every file pyrnn can
+            note = f"Keras could not load the file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    rng = np.random.default_rng(0)
+    header = ["batch", "pyrnn latency", "pyrnn seq/s"] + (["Keras tf.function", "speed-up"] if keras_fn else [])
+    rows = []
+    print(f"{model!r}\nthreads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
+    for b in sizes:
+        xs = _sample_inputs(model, b, args.timesteps, rng)
+        arg = xs if len(xs) > 1 else xs[0]
+        t = _time(lambda: model.predict(arg))
+        row = [str(b), _fmt_time(t), f"{b / t:,.0f}"]
+        if keras_fn:
+            tk = _time(lambda: keras_fn(xs))
+            row += [_fmt_time(tk), f"{tk / t:.1f}x"]
+        rows.append(row)
+    print(_table(header, rows))
+    if note:
+        print(note)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import pyrnn
+
+    path = os.path.join(_DATA, "demo_sunspots.keras")
+    inputs = os.path.join(_DATA, "demo_inputs.npy")
+    expected = os.path.join(_DATA, "demo_keras_outputs.npy")
+    for p in (path, inputs, expected):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"the demo data is missing from this installation: {p}")
+    info = {}
+    if os.path.exists(os.path.join(_DATA, "demo_info.json")):
+        with open(os.path.join(_DATA, "demo_info.json")) as fh:
+            info = json.load(fh)
+    t0 = time.perf_counter()
+    model = pyrnn.load(path)
+    t_load = time.perf_counter() - t0
+    x = np.load(inputs)
+    ref = np.load(expected)
+    y = model.predict(x)
+    err = float(np.max(np.abs(y - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+    print(f"pyrnn {pyrnn.__version__} demo: {info.get('description', 'a small LSTM forecaster')}")
+    print(f"model: {model!r}")
+    print(f"loaded in {_fmt_time(t_load)} without TensorFlow "
+          f"(tensorflow imported: {'tensorflow' in sys.modules})")
+    print(f"max relative difference from the Keras predictions saved with the model: {err:.2e} "
+          f"({'OK' if err <= 1e-5 else 'MISMATCH'})")
+    if "std" in info and "mean" in info:
+        mae = float(np.mean(np.abs(y - ref))) * float(info["std"])
+        print(f"mean |pyrnn - Keras| in original units: {mae:.3g}")
+    rows = []
+    for b in (1, 32, len(x)):
+        xb = x[:b]
+        t = _time(lambda: model.predict(xb), budget_s=0.3)
+        rows.append([str(b), _fmt_time(t), _fmt_time(t / b), f"{b / t:,.0f}"])
+    print(_table(["batch", "latency", "per sequence", "sequences/s"], rows))
+    print(f"threads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
+    return 0 if err <= 1e-5 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import pyrnn
+
+    p = argparse.ArgumentParser(prog="pyrnn", description="Run Keras recurrent models without TensorFlow.")
+    p.add_argument("--version", action="version", version=f"pyrnn {pyrnn.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    s = sub.add_parser("info", help="print a model's layers, shapes and parameter counts")
+    s.add_argument("model", help=".keras or .h5 model file")
+    s.set_defaults(fn=cmd_info)
+    s = sub.add_parser("predict", help="run a model on inputs from an .npy/.npz file")
+    s.add_argument("model")
+    s.add_argument("input", help=".npy (one input) or .npz (one array per input, in order)")
+    s.add_argument("-o", "--output", required=True, help=".npy (one output) or .npz")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.set_defaults(fn=cmd_predict)
+    s = sub.add_parser("bench", help="latency and throughput table (and TensorFlow's, when installed)")
+    s.add_argument("model")
+    s.add_argument("--batch-sizes", default="1,32,1024")
+    s.add_argument("--timesteps", type=int, default=32, help="length used where the model's time axis is free")
+    s.add_argument("--no-tensorflow", action="store_true", help="do not time Keras even if installed")
+    s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser("demo", help="load the bundled model, check it against Keras and time it")
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError, TypeError, OSError, MemoryError) as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""The exceptions pyrnn raises for model files and configurations.
+
+Both subclass :class:`ValueError`, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ModelFormatError(ValueError):
+    """A model file or config that pyrnn cannot read: corrupt or truncated files,
+    files that are not Keras models, missing weights, weight shapes that disagree
+    with the config. The message names the file and, where it applies, the layer."""
+
+
+class UnsupportedLayerError(ModelFormatError):
+    """The model uses layers or options pyrnn does not implement. The message lists
+    every offending layer (name and class), not only the first; ``problems`` holds
+    them one per entry."""
+
+    def __init__(self, message: str, problems: "list[str] | None" = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])

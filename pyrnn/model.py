@@ -1,0 +1,215 @@
+"""Whole Keras models: ``pyrnn.load(path)``, ``pyrnn.from_keras(model)`` and ``Model``.
+
+A model is converted once into a native plan (``pyrnn._convert``); ``predict`` then
+validates the inputs and runs the entire model in one call into C++ with the GIL
+released, so several threads can share one model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _keras
+from ._convert import Converter, LayerRow, Shape, _shape_str
+from ._files import ModelSource, read_model_file
+from .errors import ModelFormatError
+
+__all__ = ["Model", "load", "from_keras"]
+
+ArrayOrList = Union[np.ndarray, List[np.ndarray]]
+
+
+class Model:
+    """A Keras model converted to pyrnn's native plan. Build it with :func:`pyrnn.load`
+    or :func:`pyrnn.from_keras`.
+
+    ``predict(x)`` (or ``model(x)``) takes numpy arrays (a list, or a dict keyed by
+    input name, for several inputs) and returns float32 arrays (a list for several
+    outputs), matching Keras to float32 rounding.
+    """
+
+    def __init__(self, source: ModelSource) -> None:
+        conv = Converter(source)
+        inputs, outputs, in_names, out_names = conv.build()
+        self._graph = conv.plan.graph
+        self.name: str = str((source.config.get("config") or {}).get("name") or "model")
+        self.source: str = source.name
+        self.format: str = source.fmt
+        self.keras_version: str = source.keras_version
+        self._in_shapes: List[Shape] = [s.shape for s in inputs]
+        self._out_shapes: List[Shape] = [s.shape for s in outputs]
+        self.input_names: List[str] = in_names
+        self.output_names: List[str] = out_names
+        self._rows: List[LayerRow] = conv.rows
+        self._num_ops: int = conv.plan.graph.num_ops
+        self._id_ranges = {i: conv.id_inputs[s.slot] for i, s in enumerate(inputs) if s.slot in conv.id_inputs}
+        self._check_dims = [tuple((i, d) for i, d in enumerate(s) if i > 0 and d is not None) for s in self._in_shapes]
+
+    # -- shapes and structure -----------------------------------------------------------
+
+    @property
+    def input_shape(self) -> Union[Shape, List[Shape]]:
+        """Keras-style input shape(s); None marks the batch and any free dimension."""
+        return self._in_shapes[0] if len(self._in_shapes) == 1 else list(self._in_shapes)
+
+    @property
+    def output_shape(self) -> Union[Shape, List[Shape]]:
+        return self._out_shapes[0] if len(self._out_shapes) == 1 else list(self._out_shapes)
+
+    @property
+    def layers(self) -> List[LayerRow]:
+        """The top-level layers in execution order (name, class, output shapes, params)."""
+        return list(self._rows)
+
+    def count_params(self) -> int:
+        """Total number of weights, as Keras's ``model.count_params()``."""
+        return sum(r.params for r in self._rows)
+
+    def summary(self, print_fn: Any = None, line_length: int = 90) -> None:
+        """Prints the layers, their output shapes and parameter counts, as Keras does."""
+        out = print_fn or print
+        w1, w2 = int(line_length * 0.45), int(line_length * 0.38)
+        rule = "_" * line_length
+        out(f'Model: "{self.name}"  (from {self.source}, Keras {self.keras_version})')
+        out(rule)
+        out(f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>{line_length - w1 - w2}}")
+        out("=" * line_length)
+        for i, r in enumerate(self._rows):
+            shapes = ", ".join(_shape_str(s) for s in r.output_shapes)
+            if len(r.output_shapes) > 1:
+                shapes = "[" + shapes + "]"
+            label = f"{r.name} ({r.cls})"
+            out(f"{label:<{w1}}{shapes:<{w2}}{r.params:>{line_length - w1 - w2},}")
+            if i + 1 < len(self._rows):
+                out("")
+        out("=" * line_length)
+        out(f"Total params: {self.count_params():,}")
+        out(f"Inputs: {', '.join(f'{n} {_shape_str(s)}' for n, s in zip(self.input_names, self._in_shapes))}")
+        out(f"Outputs: {', '.join(f'{n} {_shape_str(s)}' for n, s in zip(self.output_names, self._out_shapes))}")
+        out(rule)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(_shape_str(s) for s in self._in_shapes)
+        outs = ", ".join(_shape_str(s) for s in self._out_shapes)
+        return (f"<pyrnn.Model {self.name!r}: {len(self._rows)} layers, {self.count_params():,} params, "
+                f"inputs {ins} -> outputs {outs}; from {self.source} (Keras {self.keras_version})>")
+
+    # -- inference ------------------------------------------------------------------------
+
+    def _inputs(self, x: Any) -> List[np.ndarray]:
+        n = len(self._in_shapes)
+        if isinstance(x, dict):
+            missing = [k for k in self.input_names if k not in x]
+            if missing:
+                raise ValueError(f"model {self.name!r}: missing input(s) {missing}; expected {self.input_names}")
+            xs = [x[k] for k in self.input_names]
+        elif isinstance(x, (list, tuple)) and n > 1:
+            xs = list(x)
+        elif n == 1 and isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+            xs = [x[0]]
+        else:
+            xs = [x]
+        if len(xs) != n:
+            raise ValueError(f"model {self.name!r} takes {n} inputs ({', '.join(self.input_names)}), got {len(xs)}")
+        out = []
+        batch = None
+        for i, a in enumerate(xs):
+            if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
+                try:
+                    a = np.asarray(a)
+                except Exception as exc:
+                    raise TypeError(f"model {self.name!r}: input {self.input_names[i]!r} is not an array ({exc})") from None
+                if a.dtype.kind not in "fiub":
+                    raise TypeError(f"model {self.name!r}: input {self.input_names[i]!r} must be numeric, got dtype {a.dtype}")
+                a = np.ascontiguousarray(a, dtype=np.float32)
+            shape = self._in_shapes[i]
+            if a.ndim != len(shape) or any(a.shape[j] != d for j, d in self._check_dims[i]):
+                raise ValueError(
+                    f"model {self.name!r}: input {self.input_names[i]!r} must have shape {_shape_str(shape)} "
+                    f"(None: any size), got {a.shape}"
+                )
+            if batch is None:
+                batch = a.shape[0]
+            elif a.shape[0] != batch:
+                raise ValueError(f"model {self.name!r}: inputs have different batch sizes ({batch} and {a.shape[0]})")
+            out.append(a)
+        return out
+
+    def _run(self, xs: List[np.ndarray]) -> List[np.ndarray]:
+        return self._graph.run(xs)
+
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> ArrayOrList:
+        """Runs the model. ``x``: an array, or a list / dict (by input name) of arrays.
+
+        ``batch_size`` splits large inputs into chunks (default: all rows at once);
+        results are identical to a single call because rows never interact.
+        ``verbose=1`` prints a progress bar to stderr.
+        """
+        xs = self._inputs(x)
+        B = xs[0].shape[0]
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if batch_size is None or batch_size >= B:
+            ys = self._run(xs)
+            if verbose:
+                _progress(B, B, 0.0, final=True)
+        else:
+            parts: List[List[np.ndarray]] = []
+            t0 = time.perf_counter()
+            for b0 in range(0, B, batch_size):
+                parts.append(self._run([a[b0:b0 + batch_size] for a in xs]))
+                if verbose:
+                    _progress(min(B, b0 + batch_size), B, time.perf_counter() - t0, final=b0 + batch_size >= B)
+            ys = [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+        return ys[0] if len(ys) == 1 else ys
+
+    def __call__(self, x: Any) -> ArrayOrList:
+        """Same as ``predict(x)``."""
+        return self.predict(x)
+
+
+def _progress(done: int, total: int, elapsed: float, final: bool) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r{done}/{total} [{'=' * filled}{'.' * (width - filled)}] {elapsed:.2f}s")
+    if final:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def load(path: "str | os.PathLike[str]") -> Model:
+    """Loads a Keras model file: ``.keras`` (Keras 3, or tf-keras's writer) or legacy
+    ``.h5`` (Keras 3 or tf-keras 2), using json, zipfile and h5py only; TensorFlow is
+    never imported. Raises FileNotFoundError, :class:`pyrnn.ModelFormatError` for files
+    it cannot read and :class:`pyrnn.UnsupportedLayerError` listing every layer it
+    cannot run."""
+    return Model(read_model_file(path))
+
+
+def from_keras(model: Any) -> Model:
+    """Converts a live Keras 3 or tf-keras 2 model (Sequential or Functional) without
+    saving it; the weights are copied."""
+    if not hasattr(model, "to_json") or not hasattr(model, "layers"):
+        raise TypeError(f"expected a Keras Sequential or Functional model, got {type(model).__name__}")
+    import json
+
+    config = json.loads(model.to_json())
+    major = _keras.keras_major(model)
+    weights: Dict[str, List[Tuple[str, np.ndarray]]] = {}
+    for layer in model.layers:
+        variables = list(layer.weights)
+        values = layer.get_weights()
+        if len(variables) != len(values):
+            raise ModelFormatError(f"layer {layer.name!r}: weights and values disagree")
+        weights[layer.name] = [
+            (str(getattr(v, "path", None) or v.name), np.asarray(val, dtype=np.float32))
+            for v, val in zip(variables, values)
+        ]
+    version = str(major) if major == 2 else str(getattr(sys.modules.get("keras"), "__version__", "3"))
+    return Model(ModelSource(f"Keras model {model.name!r}", config, version, weights, "object"))
