@@ -185,15 +185,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ref = np.load(expected)
     y = model.predict(x)
     err = float(np.max(np.abs(y - ref)) / max(1.0, float(np.max(np.abs(ref)))))
-    print(f"pyrnn {pyrnn.__version__} demo: {info.get('description', 'a small LSTM forecaster')}")
+    print(f"pyrnn {pyrnn.__version__} demo: {info.get('model', 'a small LSTM forecaster')}")
+    if info.get("dataset"):
+        print(f"trained in Keras {info.get('keras_version', '?')} on {info['dataset']}")
     print(f"model: {model!r}")
     print(f"loaded in {_fmt_time(t_load)} without TensorFlow "
           f"(tensorflow imported: {'tensorflow' in sys.modules})")
     print(f"max relative difference from the Keras predictions saved with the model: {err:.2e} "
           f"({'OK' if err <= 1e-5 else 'MISMATCH'})")
-    if "std" in info and "mean" in info:
-        mae = float(np.mean(np.abs(y - ref))) * float(info["std"])
-        print(f"mean |pyrnn - Keras| in original units: {mae:.3g}")
+    norm = info.get("normalisation") or {}
+    if "std" in norm and "mean" in norm:
+        to_units = lambda v: float(v) * float(norm["std"]) + float(norm["mean"])  # noqa: E731
+        print(f"next-year forecast from the last window: pyrnn {to_units(y[-1, 0]):.4f}, "
+              f"Keras {to_units(ref[-1, 0]):.4f} ({info.get('mae_units', 'original units')})")
     rows = []
     for b in (1, 32, len(x)):
         xb = x[:b]
