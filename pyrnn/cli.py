@@ -196,7 +196,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     norm = info.get("normalisation") or {}
     if "std" in norm and "mean" in norm:
         to_units = lambda v: float(v) * float(norm["std"]) + float(norm["mean"])  # noqa: E731
-        print(f"next-year forecast from the last window: pyrnn {to_units(y[-1, 0]):.4f}, "
+        year = str(info.get("held_out_targets", "")).rsplit("-", 1)[-1].strip()
+        label = f"the forecast for {year}" if year.isdigit() else "the forecast for the last held-out year"
+        print(f"{label} (from the 24 years before it): pyrnn {to_units(y[-1, 0]):.4f}, "
               f"Keras {to_units(ref[-1, 0]):.4f} ({info.get('mae_units', 'original units')})")
     rows = []
     for b in (1, 32, len(x)):
