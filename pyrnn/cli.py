@@ -196,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     norm = info.get("normalisation") or {}
     if "std" in norm and "mean" in norm:
         to_units = lambda v: float(v) * float(norm["std"]) + float(norm["mean"])  # noqa: E731
-        year = str(info.get("held_out_targets", "")).rsplit("-", 1)[-1].strip()
+        year = str(info.get("held_out_targets", "")).split(" ")[0].rsplit("-", 1)[-1]
         label = f"the forecast for {year}" if year.isdigit() else "the forecast for the last held-out year"
         print(f"{label} (from the 24 years before it): pyrnn {to_units(y[-1, 0]):.4f}, "
               f"Keras {to_units(ref[-1, 0]):.4f} ({info.get('mae_units', 'original units')})")
