@@ -27,7 +27,6 @@ _IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", 
              "ActivityRegularization", "Identity")
 _MERGES = {"Add": 0, "Subtract": 1, "Multiply": 2, "Average": 3, "Maximum": 4, "Minimum": 5, "Concatenate": 6}
 _MERGE_MODES = {"concat": 0, "sum": 1, "mul": 2, "ave": 3, None: 4}
-_MASK_OPS = ("NotEqual", "Any")  # Keras 3 records mask computations as op nodes
 
 
 @dataclass
@@ -162,9 +161,7 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0) -> List[str]
     if depth > 64:
         return [f"{who}: nested more than 64 levels deep"]
     if is_op_node(layer_cfg):
-        if cls in _MASK_OPS:
-            return []
-        return [f"{who}: Keras operation nodes in a functional graph are not supported"]
+        return []  # judged by use in Converter._functional: mask computations are fine
     if cls not in _SUPPORTED:
         registered = layer_cfg.get("registered_name")
         if cls in _WHY:
@@ -380,9 +377,41 @@ class Converter:
             inputs.append(sym)
 
         nodes = {name: self._nodes(spec) for name, spec in specs.items()}
+        # Keras 3 records the mask computations as operation nodes; pyrnn propagates
+        # masks itself and ignores them. An operation whose result feeds a layer's data
+        # (x + 1 in a functional model, say) is not supported.
+        ops_used = []
+        data_refs = [(None, r) for r in out_refs]
+        for name, ns in nodes.items():
+            if is_op_node(specs[name].raw):
+                continue
+            for args, kwargs in ns:
+                data_refs += [(name, r) for r in list(args) + list(kwargs.get("initial_state", []))]
+        for user, r in data_refs:
+            target = specs.get(r[0])
+            if target is not None and is_op_node(target.raw):
+                where = f"layer {user!r}" if user else "a model output"
+                ops_used.append(f"{r[0]!r} ({target.cls}): a Keras operation feeding {where} is not supported")
+        if ops_used:
+            raise UnsupportedLayerError(
+                f"{self.src.name}: the model uses {len(ops_used)} unsupported layer(s) or option(s):\n  - "
+                + "\n  - ".join(ops_used), ops_used)
+        # tf-keras numbers the calls of a nested model that has its own Input from 1:
+        # call 0 is the model's construction, which the config leaves out.
+        shift: Dict[str, int] = {}
+        if self.kv < 3:
+            refs_all = list(out_refs)
+            for ns in nodes.values():
+                for args, kwargs in ns:
+                    refs_all += list(args) + list(kwargs.get("initial_state", []))
+            for name, ni, _ in refs_all:
+                spec = specs.get(name)
+                if spec is not None and spec.cls in MODEL_CLASSES and ni >= len(nodes[name]) > 0:
+                    shift[name] = 1
 
         def node_of(ref: Tuple[str, int, int]) -> Tuple[str, int]:
             name, ni, _ = ref
+            ni -= shift.get(name, 0)
             if name not in specs:
                 raise ModelFormatError(f"{self.src.name}: a node refers to an unknown layer {name!r}")
             if (name, ni) not in computed and (specs[name].cls == "InputLayer" or ni >= len(nodes[name])):
@@ -409,7 +438,7 @@ class Converter:
                     continue
                 if expanded:
                     on_path.discard(key)
-                    self._evaluate(specs[key[0]], key[1], nodes[key[0]][key[1]], computed, specs, top)
+                    self._evaluate(specs[key[0]], key[1], nodes[key[0]][key[1]], computed, specs, top, shift)
                     continue
                 if key in on_path:
                     raise ModelFormatError(f"{self.src.name}: the graph has a cycle through layer {key[0]!r}")
@@ -422,7 +451,7 @@ class Converter:
                         stack.append((d, False))
         outputs = []
         for name, ni, ti in out_refs:
-            outs = computed[(name, ni)]
+            outs = computed[(name, ni - shift.get(name, 0))]
             if ti >= len(outs):
                 raise ModelFormatError(f"{self.src.name}: output refers to tensor {ti} of layer {name!r}, which has {len(outs)}")
             outputs.append(outs[ti])
@@ -432,11 +461,11 @@ class Converter:
         """A layer's inbound nodes as (tensor refs, {'initial_state': [...], 'mask': ref})."""
         return parse_inbound(spec.raw, f"{self.src.name}: {spec.owner}")
 
-    def _evaluate(self, spec, ni, node, computed, specs, top):
+    def _evaluate(self, spec, ni, node, computed, specs, top, shift):
         args, kwargs = node
         ins = []
         for r in args:
-            outs = computed[(r[0], r[1])]
+            outs = computed[(r[0], r[1] - shift.get(r[0], 0))]
             if r[2] >= len(outs):
                 raise ModelFormatError(f"{self.src.name}: {spec.owner} reads tensor {r[2]} of layer {r[0]!r}, which has {len(outs)}")
             if is_op_node(specs[r[0]].raw):
@@ -445,13 +474,18 @@ class Converter:
         kw: Dict[str, Any] = {}
         states = []
         for r in kwargs.get("initial_state", []):
-            outs = computed[(r[0], r[1])]
+            outs = computed[(r[0], r[1] - shift.get(r[0], 0))]
+            if r[2] >= len(outs):
+                raise ModelFormatError(f"{self.src.name}: {spec.owner} reads state {r[2]} of layer {r[0]!r}, which has {len(outs)}")
             states.append(outs[r[2]])
         if states:
             kw["initial_state"] = states
         m = kwargs.get("mask")
         if m is not None and specs.get(m[0]) is not None and not is_op_node(specs[m[0]].raw):
-            kw["mask"] = computed[(m[0], m[1])][m[2]]
+            outs = computed[(m[0], m[1] - shift.get(m[0], 0))]
+            if m[2] >= len(outs):
+                raise ModelFormatError(f"{self.src.name}: {spec.owner} reads mask {m[2]} of layer {m[0]!r}, which has {len(outs)}")
+            kw["mask"] = outs[m[2]]
         computed[(spec.name, ni)] = self.apply(spec, ins, kw, top)
 
     # -- one layer call ---------------------------------------------------------------
@@ -836,7 +870,12 @@ class Converter:
             shape = tuple(next((s.shape[i] for s in ins if s.shape[i] is not None), None) for i in range(rank))
         mask = self._merge_mask(spec, ins, axis, rank)
         y = self.plan.new(shape, mask)
-        self.plan.emit("merge", spec.name, [s.slot for s in ins], [y.slot], _MERGES[spec.cls], axis)
+        if self.kv >= 3 and spec.cls in ("Maximum", "Minimum", "Multiply") and any(s.mask is not None for s in ins):
+            # Keras 3 lets masked positions of one input take the other inputs' values.
+            slots = [s.slot for s in ins] + [s.mask.slot if s.mask is not None else -1 for s in ins]
+            self.plan.emit("masked_merge", spec.name, slots, [y.slot], _MERGES[spec.cls])
+        else:
+            self.plan.emit("merge", spec.name, [s.slot for s in ins], [y.slot], _MERGES[spec.cls], axis)
         return [y]
 
     def _merge_mask(self, spec: Spec, ins: List[Sym], axis: int, rank: int) -> Optional[Sym]:

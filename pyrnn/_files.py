@@ -113,19 +113,16 @@ def layer_name(layer_cfg: Dict[str, Any]) -> str:
 
 
 def is_op_node(layer_cfg: Dict[str, Any]) -> bool:
-    """Keras 3 functional configs record some tensor operations (NotEqual, Any, ...)
-    as nodes; they are not layers and own no weights group. Legacy .h5 configs drop
-    the module, so an entry whose config has neither ``trainable`` nor ``dtype`` (which
-    every layer records) is taken for an operation there."""
+    """Keras 3 functional configs record tensor operations (NotEqual, Any, LogicalOr,
+    Concatenate, ...; mostly mask computations) as nodes; they are not layers and own
+    no weights group. Legacy .h5 configs drop the module, so there an entry whose
+    config lacks ``trainable`` (which every layer records) is taken for an operation."""
     module = layer_cfg.get("module")
     if module is not None:
         return str(module).startswith("keras.src.ops")
-    cls = layer_cfg.get("class_name")
-    if cls in ("NotEqual", "Any"):
-        return True
     cfg = layer_cfg.get("config")
-    return (isinstance(cfg, dict) and "trainable" not in cfg and "dtype" not in cfg
-            and cls not in ("InputLayer",) + MODEL_CLASSES)
+    return (isinstance(cfg, dict) and "trainable" not in cfg
+            and layer_cfg.get("class_name") not in ("InputLayer",) + MODEL_CLASSES)
 
 
 # ---- .keras ------------------------------------------------------------------------------

@@ -140,6 +140,12 @@ void register_graph(py::module_& m) {
              if (in.empty()) throw std::invalid_argument("merge needs inputs");
              g.add(make_merge(std::move(l), std::move(in), std::move(out), static_cast<MergeKind>(kind), axis));
            })
+      .def("masked_merge",
+           [](Graph& g, std::string l, Slots in, Slots out, int kind) {
+             if (kind != 2 && kind != 4 && kind != 5) throw std::invalid_argument("masked merge: Multiply, Maximum or Minimum");
+             if (in.size() < 2 || in.size() % 2 || in[0] < 0) throw std::invalid_argument("masked merge takes inputs then masks");
+             g.add(make_masked_merge(std::move(l), std::move(in), std::move(out), static_cast<MergeKind>(kind)));
+           })
       .def("mask_combine",
            [](Graph& g, std::string l, Slots in, Slots out, bool any) {
              if (in.empty()) throw std::invalid_argument("mask_combine needs inputs");

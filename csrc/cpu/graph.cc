@@ -733,6 +733,81 @@ class MergeOp : public Op {
   int axis_;
 };
 
+// Keras 3's Maximum / Minimum / Multiply with masks. in = [x_0..x_{n-1}, m_0..m_{n-1}]
+// (-1 for an unmasked input); masks are (B, T) over x of shape (B, T, ...).
+// Maximum/Minimum: a masked position of a new input takes the running output, and a
+// masked position of the running output takes the new input, before the op
+// (keras/src/layers/merging/base_merge.py, _apply_merge_op_and_or_mask).
+// Multiply: masked positions count as 1; when every input is masked, positions that
+// no mask marks valid become 0 (merging/multiply.py).
+class MaskedMergeOp : public Op {
+ public:
+  MaskedMergeOp(std::string l, std::vector<int> in, std::vector<int> out, MergeKind kind)
+      : Op(std::move(l), std::move(in), std::move(out)), kind_(kind) {}
+  void run(std::vector<Tensor>& t) const override {
+    const size_t n = in_.size() / 2;
+    const Tensor& a = arg(t, 0);
+    if (a.rank() < 2) fail("masked merge needs inputs of shape (batch, time, ...), got " + a.shape_str());
+    const int64_t rows = a.dim(0) * a.dim(1), size = a.size(), inner = rows ? size / rows : 0;
+    std::vector<const float*> masks(n, nullptr);
+    for (size_t k = 0; k < n; ++k) {
+      if (arg(t, k).shape != a.shape)
+        fail("inputs have different shapes " + a.shape_str() + " and " + arg(t, k).shape_str());
+      if (has_arg(n + k)) {
+        const Tensor& m = arg(t, n + k);
+        if (m.rank() != 2 || m.dim(0) != a.dim(0) || m.dim(1) != a.dim(1))
+          fail("mask " + m.shape_str() + " does not fit input " + a.shape_str());
+        masks[k] = m.ptr;
+      }
+    }
+    Tensor y = Tensor::alloc(a.shape);
+    float* out = y.mut();
+    if (kind_ == MergeKind::Multiply) {
+      bool all = true;
+      for (const float* m : masks) all = all && m;
+      for (int64_t e = 0; e < size; ++e) {
+        const int64_t p = e / inner;
+        float acc = 0.0f;
+        bool any_valid = false;
+        for (size_t k = 0; k < n; ++k) {
+          const float* m = masks[k];
+          const float v = (m && m[p] == 0.0f) ? 1.0f : arg(t, k).ptr[e];
+          any_valid = any_valid || (m && m[p] != 0.0f);
+          acc = k == 0 ? v : acc * v;
+        }
+        out[e] = (all && !any_valid) ? 0.0f : acc;
+      }
+    } else {
+      const bool mx = kind_ == MergeKind::Maximum;
+      std::vector<uint8_t> om((size_t)rows, 1);
+      bool has_om = masks[0] != nullptr;
+      if (has_om) for (int64_t p = 0; p < rows; ++p) om[(size_t)p] = masks[0][p] != 0.0f;
+      if (size) std::memcpy(out, a.ptr, sizeof(float) * (size_t)size);
+      for (size_t k = 1; k < n; ++k) {
+        const float* xk = arg(t, k).ptr;
+        const float* m = masks[k];
+        for (int64_t e = 0; e < size; ++e) {
+          const int64_t p = e / inner;
+          float v = xk[e];
+          if (m && m[p] == 0.0f) v = out[e];
+          float o = out[e];
+          if (has_om && !om[(size_t)p]) o = v;
+          out[e] = mx ? (o > v || o != o ? o : v) : (o < v || o != o ? o : v);
+        }
+        if (has_om && m) {
+          for (int64_t p = 0; p < rows; ++p) om[(size_t)p] = om[(size_t)p] || m[p] != 0.0f;
+        } else {
+          has_om = false;
+        }
+      }
+    }
+    put(t, 0, std::move(y));
+  }
+
+ private:
+  MergeKind kind_;
+};
+
 // ---- convolution and pooling ---------------------------------------------------------------
 
 // Output length and left padding of a 1-D window op (TensorFlow's rules).
@@ -937,6 +1012,9 @@ std::unique_ptr<Op> make_repeat(std::string l, std::vector<int> in, std::vector<
 }
 std::unique_ptr<Op> make_merge(std::string l, std::vector<int> in, std::vector<int> out, MergeKind kind, int axis) {
   return std::make_unique<MergeOp>(std::move(l), std::move(in), std::move(out), kind, axis);
+}
+std::unique_ptr<Op> make_masked_merge(std::string l, std::vector<int> in, std::vector<int> out, MergeKind kind) {
+  return std::make_unique<MaskedMergeOp>(std::move(l), std::move(in), std::move(out), kind);
 }
 std::unique_ptr<Op> make_mask_combine(std::string l, std::vector<int> in, std::vector<int> out, bool any) {
   return std::make_unique<MaskCombineOp>(std::move(l), std::move(in), std::move(out), any);

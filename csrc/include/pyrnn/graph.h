@@ -115,6 +115,9 @@ std::unique_ptr<Op> make_permute(std::string layer, std::vector<int> in, std::ve
 std::unique_ptr<Op> make_repeat(std::string layer, std::vector<int> in, std::vector<int> out, int64_t n);
 // axis: for Concatenate, an axis >= 1 of the full shape.
 std::unique_ptr<Op> make_merge(std::string layer, std::vector<int> in, std::vector<int> out, MergeKind kind, int axis);
+// Keras 3's mask-aware Maximum / Minimum / Multiply: in = [x_0..x_{n-1}, m_0..m_{n-1}]
+// with -1 for unmasked inputs.
+std::unique_ptr<Op> make_masked_merge(std::string layer, std::vector<int> in, std::vector<int> out, MergeKind kind);
 // Logical AND (any = false) or OR (any = true) of masks (nonzero = valid) of equal shapes.
 std::unique_ptr<Op> make_mask_combine(std::string layer, std::vector<int> in, std::vector<int> out, bool any);
 // in [x (B, T, Cin)], out [y (B, T', Cout)]. kernel (k, Cin, Cout).
