@@ -389,3 +389,20 @@ def test_cycle_in_functional_graph_is_an_error(tmp_path):
             zf.writestr(n, data)
     with pytest.raises(pyrnn.ModelFormatError, match="cycle"):
         pyrnn.load(str(bad))
+
+
+def test_mixed_precision_policy_is_refused(tmp_path):
+    """A mixed_float16 dtype policy computes in float16 in Keras; pyrnn refuses it rather than disagree."""
+    keras = _keras()
+    L = keras.layers
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential([keras.Input((5, 3)), L.LSTM(4, name="half_lstm"), L.Dense(2, name="half_dense")],
+                                 name="mixed")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    path = _save(model, tmp_path / "mixed.keras")
+    with pytest.raises(pyrnn.UnsupportedLayerError) as info:
+        pyrnn.load(path)
+    msg = str(info.value)
+    assert "mixed_float16" in msg and "half_lstm" in msg and "half_dense" in msg and "mixed.keras" in msg
