@@ -12,6 +12,7 @@ from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .errors import ModelFormatError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
+from .stream import Stream
 
 __version__ = _core.__version__
 
@@ -21,6 +22,7 @@ __all__ = [
     "load",
     "from_keras",
     "Model",
+    "Stream",
     "ModelFormatError",
     "UnsupportedLayerError",
     "SimpleRNN",

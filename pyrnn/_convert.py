@@ -37,6 +37,7 @@ class Sym:
     slot: int
     shape: Shape
     mask: Optional["Sym"] = None
+    timed: bool = False  # streaming: axis 1 is the stream's time axis
 
 
 @dataclass
@@ -149,7 +150,7 @@ _WHY = {
 }
 
 
-def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0) -> List[str]:
+def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0, in_model: bool = False) -> List[str]:
     """Problems with one layer config (recursing into wrappers and nested models)."""
     cls = str(layer_cfg.get("class_name", "?"))
     cfg = layer_cfg.get("config") if isinstance(layer_cfg.get("config"), dict) else {}
@@ -177,7 +178,7 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0) -> List[str]
         problems.append(f"{who}: dtype policy {dt!r}; pyrnn computes in float32 and would not match it")
     if cls in _CELLS:
         try:
-            _keras.check_rnn_config(cfg, who)
+            _keras.check_rnn_config(cfg, who, allow_stateful=depth == 0 or in_model)
         except ValueError as exc:
             problems.append(str(exc))
         for key in ("activation", "recurrent_activation"):
@@ -198,7 +199,7 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0) -> List[str]
     elif cls in MODEL_CLASSES:
         try:
             for sub in layer_list(layer_cfg):
-                problems += unsupported(sub, kv, depth + 1)
+                problems += unsupported(sub, kv, depth + 1, in_model=True)
         except ModelFormatError as exc:
             problems.append(f"{who}: {exc}")
     elif cls in ("Dense", "Conv1D", "Activation"):
@@ -242,9 +243,33 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0) -> List[str]
 # The converter: one model (or nested model) at a time.
 
 
+@dataclass
+class StateSpec:
+    """A recurrent state a plan carries between calls (stateful layers, streams)."""
+
+    layer: str
+    kind: str  # "h", "c" or "prev" (the last valid output, for masked steps)
+    width: int
+    inp: Sym
+    out: Sym
+
+
+# Layers that map each timestep on its own: a stream can run them one chunk at a time.
+_STEPWISE = set(_IDENTITY) | set(_MERGES) | {
+    "Dense", "Activation", "Embedding", "Masking", "TimeDistributed", "BatchNormalization", "LayerNormalization",
+    "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
+}
+
+
+class StreamError(ValueError):
+    """The model cannot run step by step (a layer needs the whole sequence)."""
+
+
 class Converter:
-    def __init__(self, src: ModelSource) -> None:
+    def __init__(self, src: ModelSource, mode: str = "predict") -> None:
         self.src = src
+        self.mode = mode  # "predict", or "stream": every forward RNN on the time axis carries its state
+        self.states: List[StateSpec] = []
         self.kv = src.keras_major
         self.plan = Plan()
         self.rows: List[LayerRow] = []
@@ -283,8 +308,14 @@ class Converter:
                 problems,
             )
         inputs, outputs, in_names, out_names = self.model(cfg, self.src.weights, None, top=True)
-        self.plan.finalize([s.slot for s in inputs], [s.slot for s in outputs])
+        self.plan.finalize([s.slot for s in inputs] + [st.inp.slot for st in self.states],
+                           [s.slot for s in outputs] + [st.out.slot for st in self.states])
         return inputs, outputs, in_names, out_names
+
+    def _new_input(self, shape: Shape) -> Sym:
+        sym = self.plan.new(shape)
+        sym.timed = self.mode == "stream" and len(shape) >= 3
+        return sym
 
     def _specs(self, model_cfg: Dict[str, Any], weights: Dict[str, WeightList]) -> Dict[str, Spec]:
         specs: Dict[str, Spec] = {}
@@ -333,7 +364,7 @@ class Converter:
                     )
                 shape = tuple(None if d is None else int(d) for d in shape)
                 in_name = "input"
-            x = self.plan.new(shape)
+            x = self._new_input(shape)
         inputs = [x]
         for spec in specs:
             if spec.cls == "InputLayer":
@@ -372,7 +403,7 @@ class Converter:
             spec = specs.get(name)
             if spec is None or spec.cls != "InputLayer":
                 raise ModelFormatError(f"{self.src.name}: model input {name!r} is not an InputLayer of the model")
-            sym = given[i] if given is not None else self.plan.new(self._input_shape(spec))
+            sym = given[i] if given is not None else self._new_input(self._input_shape(spec))
             computed[(name, 0)] = [sym]
             inputs.append(sym)
 
@@ -504,10 +535,29 @@ class Converter:
             fn = self._nested
         if fn is None:  # unsupported() lets nothing else through
             raise UnsupportedLayerError(f"{self.src.name}: {spec.owner}: layer type not supported")
+        if self.mode == "stream" and spec.cls not in MODEL_CLASSES and spec.cls not in _CELLS:
+            self._check_stepwise(spec, ins)
         outs = fn(spec, ins, kw)
+        if self.mode == "stream" and spec.cls in _STEPWISE and any(s.timed for s in ins):
+            outs = [Sym(o.slot, o.shape, o.mask, True) for o in outs]
         if top and not any(r.name == spec.name for r in self.rows):
             self.rows.append(LayerRow(spec.name, spec.cls, [o.shape for o in outs], _params(spec)))
         return outs
+
+    def _check_stepwise(self, spec: Spec, ins: List[Sym]) -> None:
+        if not any(s.timed for s in ins):
+            return
+        why = None
+        if spec.cls not in _STEPWISE:
+            why = "needs the whole sequence (it mixes timesteps)"
+        elif spec.cls == "LayerNormalization" and 1 in self._axes(spec, ins[0]):
+            why = "normalises over the time axis"
+        elif spec.cls == "Concatenate":
+            axis = _int(spec.cfg.get("axis", -1), spec.owner, "axis")
+            if (axis + len(ins[0].shape) if axis < 0 else axis) == 1:
+                why = "concatenates along the time axis"
+        if why:
+            raise StreamError(f"model {self.src.name}: cannot stream: {spec.owner} {why}")
 
     def _single(self, spec: Spec, ins: List[Sym]) -> Sym:
         if len(ins) != 1:
@@ -614,6 +664,8 @@ class Converter:
         mask_zero = bool(spec.cfg.get("mask_zero", False))
         m = self.plan.new(x.shape) if mask_zero else None
         y = self.plan.new(x.shape + (E,), m)
+        if self.mode == "stream" and len(x.shape) == 2:  # (batch, time) ids
+            x.timed = y.timed = True
         self.plan.emit("embedding", spec.name, [x.slot], [y.slot, m.slot if m else -1], table, mask_zero)
         return [y]
 
@@ -632,7 +684,7 @@ class Converter:
         key = (id(spec.cfg), role)  # config dicts live as long as the conversion
         if key not in self._rnn_cache:
             try:
-                self._rnn_cache[key] = _CELLS[cls].from_config(cfg, weights, keras_version=self.kv)
+                self._rnn_cache[key] = _CELLS[cls].from_config(dict(cfg, stateful=False), weights, keras_version=self.kv)
             except (ValueError, TypeError) as exc:
                 raise ModelFormatError(f"{self.src.name}: {spec.owner}: {exc}") from None
         return self._rnn_cache[key]
@@ -676,10 +728,36 @@ class Converter:
                 raise self.error(spec, f"initial state of shape {_shape_str(s.shape)} does not fit units={units}")
         seq = layer.return_sequences
         y = self.plan.new((x.shape[0], x.shape[1], units) if seq else (x.shape[0], units), x.mask if seq else None)
+        y.timed = seq and x.timed
         h = self.plan.new((x.shape[0], units))
         c = self.plan.new((x.shape[0], units)) if n == 2 else None
         in_slots = [x.slot, self._rnn_mask(x, states, kw)] + [s.slot for s in states] + [-1] * (2 - len(states))
-        self.plan.emit("rnn", spec.name, in_slots, [y.slot, h.slot, c.slot if c else -1], layer._impl)
+        out_slots = [y.slot, h.slot, c.slot if c else -1, -1]
+        streamed = self.mode == "stream" and x.timed
+        if spec.cfg.get("stateful") or streamed:
+            # Carried state: the plan reads it from extra inputs and returns it as extra
+            # outputs. A stream also carries the last valid output, so that masked steps
+            # repeat it across calls as they would in one long call; a Keras stateful
+            # layer starts that from zeros at every call.
+            if streamed and layer.go_backwards:
+                raise StreamError(f"model {self.src.name}: cannot stream: {spec.owner} has go_backwards=True "
+                                  "(it reads the sequence from its end)")
+            if states:
+                raise UnsupportedLayerError(
+                    f"{self.src.name}: {spec.owner}: a layer that carries its state between calls cannot also "
+                    "take initial_state from the graph")
+            carried = [("h", h, 2)] + ([("c", c, 3)] if c else [])
+            for kind, out_sym, pos in carried:
+                inp = self.plan.new((x.shape[0], units))
+                in_slots[pos] = inp.slot
+                self.states.append(StateSpec(spec.name, kind, units, inp, out_sym))
+            if streamed:
+                inp, out = self.plan.new((x.shape[0], units)), self.plan.new((x.shape[0], units))
+                in_slots.append(inp.slot)
+                out_slots[3] = out.slot
+                self.states.append(StateSpec(spec.name, "prev", units, inp, out))
+        in_slots += [-1] * (5 - len(in_slots))
+        self.plan.emit("rnn", spec.name, in_slots, out_slots, layer._impl)
         if not spec.cfg.get("return_state", False):
             return [y]
         return [y, h] + ([c] if c else [])

@@ -74,9 +74,10 @@ def activation_name(value: Any, owner: str) -> Any:
     raise ValueError(f"{owner}: cannot interpret activation {value!r}")
 
 
-def check_rnn_config(config: dict, owner: str) -> None:
-    """Refuse options whose inference behaviour pyrnn does not reproduce."""
-    if config.get("stateful"):
+def check_rnn_config(config: dict, owner: str, allow_stateful: bool = False) -> None:
+    """Refuse options whose inference behaviour pyrnn does not reproduce. Whole models
+    (pyrnn.load) carry stateful layers' states; a single layer object cannot."""
+    if config.get("stateful") and not allow_stateful:
         raise ValueError(
             f"{owner}: stateful=True layers carry state between calls; build the pyrnn layer from a "
             "stateless copy and pass the states explicitly with initial_state"

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _keras
+from . import _core, _keras
 from ._convert import Converter, LayerRow, Shape, _shape_str
 from ._files import ModelSource, read_model_file
 from .errors import ModelFormatError
@@ -36,7 +36,14 @@ class Model:
     def __init__(self, source: ModelSource) -> None:
         conv = Converter(source)
         inputs, outputs, in_names, out_names = conv.build()
+        self._source = source
         self._graph = conv.plan.graph
+        # Keras stateful layers: their states live in a native stream between calls.
+        self._state_names = [f"{st.layer}/{st.kind}" for st in conv.states]
+        self._state_widths = [st.width for st in conv.states]
+        self._stateful: Optional[Any] = None
+        self._stateful_batch = inputs[0].shape[0] if conv.states else None
+        self._n_out = len(outputs)
         self.name: str = str((source.config.get("config") or {}).get("name") or "model")
         self.source: str = source.name
         self.format: str = source.fmt
@@ -145,7 +152,59 @@ class Model:
         return out
 
     def _run(self, xs: List[np.ndarray]) -> List[np.ndarray]:
-        return self._graph.run(xs)
+        if not self._state_names:
+            return self._graph.run(xs)
+        B = xs[0].shape[0]
+        if self._stateful is None:
+            if self._stateful_batch is not None and B != self._stateful_batch:
+                raise ValueError(f"model {self.name!r} has stateful layers built for batch size "
+                                 f"{self._stateful_batch}; got a batch of {B}")
+            self._stateful = _core.Stream(self._graph, len(xs), self._n_out, self._state_widths, B)
+        elif B != self._stateful.batch:
+            raise ValueError(f"model {self.name!r} has stateful layers holding {self._stateful.batch} rows of state; "
+                             f"got a batch of {B} (call reset_states() first to change it)")
+        return self._stateful.step(xs)
+
+    # -- state (Keras stateful layers) -------------------------------------------------------
+
+    @property
+    def stateful(self) -> bool:
+        """True when the model has Keras ``stateful=True`` layers: each predict call
+        continues from the states the previous call left, per batch row."""
+        return bool(self._state_names)
+
+    def reset_states(self, layer: Optional[str] = None) -> None:
+        """Zeroes the states of every stateful layer, or of the layer named ``layer``."""
+        if layer is not None and not any(n.split("/")[0] == layer for n in self._state_names):
+            stateful = sorted({n.split("/")[0] for n in self._state_names})
+            raise ValueError(f"model {self.name!r} has no stateful layer {layer!r}; stateful layers: {stateful}")
+        if self._stateful is None:
+            return
+        if layer is None:
+            self._stateful = None if self._stateful_batch is None else self._stateful
+            if self._stateful is not None:
+                self._stateful.reset([])
+            return
+        states = self._stateful.states()
+        for i, n in enumerate(self._state_names):
+            if n.split("/")[0] == layer:
+                self._stateful.set_state(i, np.zeros_like(states[i]))
+
+    @property
+    def states(self) -> Dict[str, np.ndarray]:
+        """The stateful layers' current states ("layer/h", "layer/c"), as copies."""
+        if self._stateful is None:
+            B = self._stateful_batch or 0
+            return {n: np.zeros((B, w), np.float32) for n, w in zip(self._state_names, self._state_widths)}
+        return dict(zip(self._state_names, self._stateful.states()))
+
+    def stream(self, batch_size: int = 1) -> "Stream":
+        """A step-by-step runner with its own recurrent states (see :class:`pyrnn.Stream`).
+        Every forward recurrent layer on the input's time axis carries its state, so
+        feeding a sequence in pieces gives the outputs of one call on the whole sequence."""
+        from .stream import Stream
+
+        return Stream(self, batch_size)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> ArrayOrList:
         """Runs the model. ``x``: an array, or a list / dict (by input name) of arrays.
@@ -155,13 +214,16 @@ class Model:
         ``verbose=1`` prints a progress bar to stderr.
         """
         xs = self._inputs(x)
-        if batch_size is None and not verbose:
+        if batch_size is None and not verbose and not self._state_names:
             ys = self._graph.run(xs)
             return ys[0] if len(ys) == 1 else ys
         B = xs[0].shape[0]
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if self._state_names and batch_size is not None and batch_size < B:
+            raise ValueError(f"model {self.name!r} is stateful: its rows carry state, so predict cannot split the "
+                             f"batch of {B} into chunks of {batch_size}")
         if batch_size is None or batch_size >= B:
             ys = self._run(xs)
             if verbose:

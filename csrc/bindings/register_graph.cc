@@ -45,10 +45,28 @@ py::array to_numpy(const Tensor& t) {
   return py::array_t<float>(shape, t.ptr, owner);
 }
 
+// Outputs as numpy arrays; two outputs on one buffer get separate copies.
+py::list to_list(const std::vector<Tensor>& out) {
+  py::list result;
+  std::vector<const AlignedBuffer*> seen;
+  for (const Tensor& t : out) {
+    const bool shared = t.buf && std::find(seen.begin(), seen.end(), t.buf.get()) != seen.end();
+    if (t.buf) seen.push_back(t.buf.get());
+    if (shared) {
+      Tensor c = Tensor::alloc(t.shape);
+      if (t.size()) std::memcpy(c.mut(), t.ptr, sizeof(float) * (size_t)t.size());
+      result.append(to_numpy(c));
+    } else {
+      result.append(to_numpy(t));
+    }
+  }
+  return result;
+}
+
 }  // namespace
 
 void register_graph(py::module_& m) {
-  py::class_<Graph>(m, "Graph", "A whole model as a plan of ops over tensor slots (built by pyrnn._plan).")
+  py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph", "A whole model as a plan of ops over tensor slots (built by pyrnn._plan).")
       .def(py::init<>())
       .def_property_readonly("num_inputs", &Graph::num_inputs)
       .def_property_readonly("num_ops", &Graph::num_ops)
@@ -99,7 +117,7 @@ void register_graph(py::module_& m) {
            })
       .def("rnn",
            [](Graph& g, std::string l, Slots in, Slots out, std::shared_ptr<RecurrentLayer> cell) {
-             if (in.size() != 4 || out.size() != 3) throw std::invalid_argument("rnn takes 4 input and 3 output slots");
+             if (in.size() != 5 || out.size() != 4) throw std::invalid_argument("rnn takes 5 input and 4 output slots");
              g.add(make_rnn(std::move(l), std::move(in), std::move(out), std::move(cell)));
            })
       .def("bidirectional",
@@ -196,22 +214,53 @@ void register_graph(py::module_& m) {
               py::gil_scoped_release nogil;
               out = g.run(in);
             }
-            py::list result;
-            std::vector<const AlignedBuffer*> seen;
-            for (const Tensor& t : out) {
-              const bool shared = t.buf && std::find(seen.begin(), seen.end(), t.buf.get()) != seen.end();
-              if (t.buf) seen.push_back(t.buf.get());
-              if (shared) {  // two outputs on one buffer: give the second its own copy
-                Tensor c = Tensor::alloc(t.shape);
-                if (t.size()) std::memcpy(c.mut(), t.ptr, sizeof(float) * (size_t)t.size());
-                result.append(to_numpy(c));
-              } else {
-                result.append(to_numpy(t));
-              }
-            }
-            return result;
+            return to_list(out);
           },
           py::arg("inputs"), "Run the plan on float32 inputs; returns the list of outputs.");
+
+  py::class_<Stream>(m, "Stream", "A plan with recurrent states kept between calls (pyrnn.Stream wraps it).")
+      .def(py::init([](std::shared_ptr<Graph> g, size_t n_in, size_t n_out, std::vector<int64_t> widths, int64_t batch) {
+             return std::make_unique<Stream>(std::move(g), n_in, n_out, std::move(widths), batch);
+           }),
+           py::arg("graph"), py::arg("num_inputs"), py::arg("num_outputs"), py::arg("widths"), py::arg("batch"))
+      .def_property_readonly("batch", &Stream::batch)
+      .def_property_readonly("num_states", &Stream::num_states)
+      .def(
+          "step",
+          [](Stream& s, const std::vector<farray>& xs, const std::vector<bool>& add_time,
+             const std::vector<bool>& drop_time) {
+            // add_time[i]: input i is one timestep (batch, ...) of a (batch, time, ...)
+            // input; drop_time[k]: output k is a sequence whose single step is returned
+            // without its time axis. Both are views: no data moves.
+            std::vector<Tensor> in;
+            in.reserve(xs.size());
+            for (size_t i = 0; i < xs.size(); ++i) {
+              std::vector<int64_t> shape = shape_of(xs[i]);
+              if (i < add_time.size() && add_time[i]) {
+                if (shape.empty()) throw std::invalid_argument("a timestep needs a batch axis");
+                shape.insert(shape.begin() + 1, 1);
+              }
+              in.push_back(Tensor::borrow(std::move(shape), xs[i].data()));
+            }
+            std::vector<Tensor> out;
+            {
+              py::gil_scoped_release nogil;
+              out = s.step(in);
+            }
+            for (size_t k = 0; k < out.size() && k < drop_time.size(); ++k)
+              if (drop_time[k] && out[k].rank() >= 2 && out[k].dim(1) == 1) out[k].shape.erase(out[k].shape.begin() + 1);
+            return to_list(out);
+          },
+          py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>())
+      .def("states",
+           [](const Stream& s) {
+             py::list result;
+             for (const Tensor& t : s.states()) result.append(to_numpy(t));
+             return result;
+           })
+      .def("set_state",
+           [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); })
+      .def("reset", &Stream::reset, py::arg("rows"));
 }
 
 }  // namespace pyrnn

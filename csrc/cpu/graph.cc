@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -465,6 +466,8 @@ class RnnOp : public Op {
  public:
   RnnOp(std::string l, std::vector<int> in, std::vector<int> out, std::shared_ptr<const RecurrentLayer> cell)
       : Op(std::move(l), std::move(in), std::move(out)), cell_(std::move(cell)) {}
+  // in [x, mask, h0, c0, prev0], out [y, h, c, prev]; prev is the last valid output,
+  // carried between the calls of a stream so masked steps repeat it as in one long call.
   void run(std::vector<Tensor>& t) const override {
     const Tensor& x = arg(t, 0);
     const int64_t D = cell_->input_size(), H = cell_->units();
@@ -474,24 +477,29 @@ class RnnOp : public Op {
     if (T < 1) fail("the input needs at least one timestep, got " + x.shape_str());
     std::vector<uint8_t> mask;
     if (has_arg(1)) mask = mask_bytes(arg(t, 1), B, T, layer_);
-    const float* s[2] = {nullptr, nullptr};
-    for (size_t i = 0; i < 2; ++i)
+    const float* s[3] = {nullptr, nullptr, nullptr};
+    static const char* what[3] = {"initial state h", "initial state c", "previous output"};
+    for (size_t i = 0; i < 3; ++i)
       if (has_arg(2 + i)) {
         const Tensor& st = arg(t, 2 + i);
         if (st.rank() != 2 || st.dim(0) != B || st.dim(1) != H)
-          fail("initial state " + std::to_string(i) + " must have shape (" + std::to_string(B) + ", " +
-               std::to_string(H) + "), got " + st.shape_str());
+          fail(std::string(what[i]) + " must have shape (" + std::to_string(B) + ", " + std::to_string(H) +
+               "), got " + st.shape_str());
         s[i] = st.ptr;
       }
     const bool lstm = cell_->num_states() == 2;
+    const bool want_prev = out_.size() > 3 && out_[3] >= 0;
     Tensor y = cell_->options().return_sequences ? Tensor::alloc({B, T, H}) : Tensor::alloc({B, H});
     Tensor h = Tensor::alloc({B, H});
     Tensor c = Tensor::alloc({B, lstm ? H : 0});
-    cell_->run(B, T, x.ptr, mask.empty() ? nullptr : mask.data(), s[0], lstm ? s[1] : nullptr,
-               LayerOutputs{y.mut(), h.mut(), lstm ? c.mut() : nullptr}, cell_->options().zero_output_for_mask);
+    Tensor prev = want_prev ? Tensor::alloc({B, H}) : Tensor{};
+    LayerOutputs outs{y.mut(), h.mut(), lstm ? c.mut() : nullptr, want_prev ? prev.mut() : nullptr};
+    cell_->run(B, T, x.ptr, mask.empty() ? nullptr : mask.data(), s[0], lstm ? s[1] : nullptr, outs,
+               cell_->options().zero_output_for_mask, s[2]);
     put(t, 0, std::move(y));
     put(t, 1, std::move(h));
     if (lstm) put(t, 2, std::move(c));
+    if (want_prev) put(t, 3, std::move(prev));
   }
 
  private:
@@ -962,6 +970,86 @@ class GlobalPool1DOp : public Op {
 };
 
 }  // namespace
+
+// ---- streams ---------------------------------------------------------------------------------
+
+Stream::Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num_outputs,
+               std::vector<int64_t> widths, int64_t batch)
+    : graph_(std::move(graph)), num_inputs_(num_inputs), num_outputs_(num_outputs), batch_(batch) {
+  if (batch < 1) throw std::invalid_argument("a stream needs a batch size >= 1");
+  if (graph_->num_inputs() != num_inputs + widths.size())
+    throw std::invalid_argument("stream: the plan's inputs do not match its states");
+  for (int64_t w : widths) {
+    Tensor st = Tensor::alloc({batch, w});
+    std::memset(st.mut(), 0, sizeof(float) * (size_t)st.size());
+    states_.push_back(std::move(st));
+  }
+}
+
+std::vector<Tensor> Stream::step(const std::vector<Tensor>& inputs) {
+  if (inputs.size() != num_inputs_)
+    throw std::invalid_argument("expected " + std::to_string(num_inputs_) + " inputs, got " +
+                                std::to_string(inputs.size()));
+  for (const Tensor& x : inputs)
+    if (x.rank() < 1 || x.dim(0) != batch_)
+      throw std::invalid_argument("this stream has batch size " + std::to_string(batch_) + ", got an input of shape " +
+                                  x.shape_str());
+  std::lock_guard<std::mutex> lock(mu_);  // one call at a time per stream
+  std::vector<Tensor> in(inputs);
+  in.insert(in.end(), states_.begin(), states_.end());
+  std::vector<Tensor> out = graph_->run(in);
+  if (out.size() != num_outputs_ + states_.size()) throw std::logic_error("stream plan returned the wrong outputs");
+  for (size_t i = 0; i < states_.size(); ++i) {
+    Tensor st = out[num_outputs_ + i];
+    bool shared = !st.buf;  // borrowed: a state passed straight through
+    for (size_t k = 0; k < num_outputs_ && !shared; ++k) shared = out[k].buf == st.buf;
+    if (shared) {  // the caller may write to its outputs: keep a private copy
+      Tensor c = Tensor::alloc(st.shape);
+      if (st.size()) std::memcpy(c.mut(), st.ptr, sizeof(float) * (size_t)st.size());
+      st = std::move(c);
+    }
+    states_[i] = std::move(st);
+  }
+  out.resize(num_outputs_);
+  return out;
+}
+
+std::vector<Tensor> Stream::states() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Tensor> copies;
+  for (const Tensor& s : states_) {
+    Tensor c = Tensor::alloc(s.shape);
+    if (s.size()) std::memcpy(c.mut(), s.ptr, sizeof(float) * (size_t)s.size());
+    copies.push_back(std::move(c));
+  }
+  return copies;
+}
+
+void Stream::set_state(size_t i, const float* data, int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (i >= states_.size()) throw std::invalid_argument("no such state");
+  if (n != states_[i].size()) throw std::invalid_argument("state size mismatch");
+  Tensor c = Tensor::alloc(states_[i].shape);
+  if (n) std::memcpy(c.mut(), data, sizeof(float) * (size_t)n);
+  states_[i] = std::move(c);
+}
+
+void Stream::reset(const std::vector<int64_t>& rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t r : rows)
+    if (r < 0 || r >= batch_) throw std::invalid_argument("row " + std::to_string(r) + " is outside the batch");
+  for (Tensor& s : states_) {
+    Tensor c = Tensor::alloc(s.shape);
+    const int64_t w = s.dim(1);
+    if (rows.empty()) {
+      std::memset(c.mut(), 0, sizeof(float) * (size_t)c.size());
+    } else {
+      std::memcpy(c.mut(), s.ptr, sizeof(float) * (size_t)s.size());
+      for (int64_t r : rows) std::memset(c.mut() + r * w, 0, sizeof(float) * (size_t)w);
+    }
+    s = std::move(c);
+  }
+}
 
 // ---- factories -------------------------------------------------------------------------------
 

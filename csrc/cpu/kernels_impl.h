@@ -430,6 +430,7 @@ void run(const CellDesc& L, const RunArgs& a) {
   for (int64_t b = 0; b < B; ++b) {
     if (a.h0) copy_row(hc + b * Hp, a.h0 + b * H, H);
     if (lstm && a.c0) copy_row(cc + b * Hp, a.c0 + b * H, H);
+    if (a.prev0) copy_row(prev + b * Hp, a.prev0 + b * H, H);
   }
 
   for (int64_t k0 = 0; k0 < T; k0 += tc) {
@@ -502,6 +503,7 @@ void run(const CellDesc& L, const RunArgs& a) {
     if (!a.return_sequences) copy_row(a.y + b * H, (a.mask ? prev : hc) + b * Hp, H);
     copy_row(a.h_out + b * H, hc + b * Hp, H);
     if (lstm && a.c_out) copy_row(a.c_out + b * H, cc + b * Hp, H);
+    if (a.prev_out) copy_row(a.prev_out + b * H, (a.mask ? prev : hc) + b * Hp, H);
   }
 }
 

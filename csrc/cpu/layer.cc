@@ -95,7 +95,8 @@ double RecurrentLayer::flops(int64_t B, int64_t T) const {
 }
 
 void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
-                         const float* c0, const LayerOutputs& out, bool zero_output_for_mask) const {
+                         const float* c0, const LayerOutputs& out, bool zero_output_for_mask,
+                         const float* prev0) const {
   if (B == 0) return;
   if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
   const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.G * Hp;
@@ -124,6 +125,8 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     a.mask = mask ? mask + b0 * T : nullptr;
     a.h0 = h0 ? h0 + b0 * H : nullptr;
     a.c0 = c0 ? c0 + b0 * H : nullptr;
+    a.prev0 = prev0 ? prev0 + b0 * H : nullptr;
+    a.prev_out = out.prev ? out.prev + b0 * H : nullptr;
     a.go_backwards = opt_.go_backwards;
     a.return_sequences = opt_.return_sequences;
     a.zero_output_for_mask = zero_output_for_mask;

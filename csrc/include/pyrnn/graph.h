@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,28 @@ class Graph {
   std::vector<std::vector<int>> release_;  // slots no later op reads, freed after op i
 };
 
+// A plan whose last inputs are recurrent states and whose last outputs are the same
+// states after the call: the stream keeps them between calls (streaming inference and
+// Keras stateful layers). One call at a time per stream; streams share nothing.
+class Stream {
+ public:
+  Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num_outputs, std::vector<int64_t> widths,
+         int64_t batch);
+  std::vector<Tensor> step(const std::vector<Tensor>& inputs);
+  std::vector<Tensor> states() const;  // copies
+  void set_state(size_t i, const float* data, int64_t n);
+  void reset(const std::vector<int64_t>& rows);  // empty: every row
+  int64_t batch() const { return batch_; }
+  size_t num_states() const { return states_.size(); }
+
+ private:
+  std::shared_ptr<const Graph> graph_;
+  size_t num_inputs_, num_outputs_;
+  int64_t batch_;
+  std::vector<Tensor> states_;  // (batch, width) each; replaced, never written in place
+  mutable std::mutex mu_;
+};
+
 // ---- op factories (graph.cc) --------------------------------------------------------
 // `in`/`out` are slot lists in the order documented per op; weights are copied/packed.
 
@@ -100,7 +123,8 @@ std::unique_ptr<Op> make_embedding(std::string layer, std::vector<int> in, std::
                                    int64_t E, const float* table, bool mask_zero);
 // in [x (B, T, F)], out [x * mask, mask (B, T)].
 std::unique_ptr<Op> make_masking(std::string layer, std::vector<int> in, std::vector<int> out, float value);
-// in [x, mask, h0, c0] (-1 when absent), out [y, h, c].
+// in [x, mask, h0, c0, prev0] (-1 when absent), out [y, h, c, prev] (prev: the last
+// valid output, carried by streams).
 std::unique_ptr<Op> make_rnn(std::string layer, std::vector<int> in, std::vector<int> out,
                              std::shared_ptr<const RecurrentLayer> cell);
 // in [x, mask, h0f, c0f, h0b, c0b], out [merged or y_fwd, y_bwd (mode None), hf, cf, hb, cb].

@@ -54,12 +54,14 @@ struct RunArgs {
   const uint8_t* mask;   // (B, T) or nullptr
   const float* h0;       // (B, H) or nullptr (zeros)
   const float* c0;       // (B, H) or nullptr (LSTM only)
+  const float* prev0;    // (B, H) last valid output before this call (masks), or nullptr (zeros)
   bool go_backwards;
   bool return_sequences;
   bool zero_output_for_mask;
   float* y;              // (B, T, H) with return_sequences, else (B, H)
   float* h_out;          // (B, H)
   float* c_out;          // (B, H) or nullptr
+  float* prev_out;       // (B, H) last valid output after this call, or nullptr (for streaming)
   float* scratch;        // 64-byte aligned, scratch_floats(...) floats
   int64_t tchunk;        // timesteps whose input projection is computed at once
 };

@@ -54,6 +54,7 @@ struct LayerOutputs {
   float* y;
   float* h;
   float* c;
+  float* prev = nullptr;  // (B, H): the last valid output (masked steps repeat it), for streaming
 };
 
 class RecurrentLayer {
@@ -72,8 +73,11 @@ class RecurrentLayer {
 
   // Runs the whole sequence. x is (B, T, D) C-contiguous; mask (B, T) or null;
   // h0/c0 (B, H) or null. Thread-safe: the layer is read-only and scratch is per call.
+  // prev0: (B, H) the last valid output of an earlier call on the same stream (masked
+  // steps repeat it), or null for zeros as in Keras.
   void run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
-           const float* c0, const LayerOutputs& out, bool zero_output_for_mask) const;
+           const float* c0, const LayerOutputs& out, bool zero_output_for_mask,
+           const float* prev0 = nullptr) const;
 
  private:
   LayerOptions opt_;
