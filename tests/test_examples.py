@@ -12,15 +12,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize(
-    "script,needs",
-    [("01_digits_sequence_classification.py", "sklearn"), ("02_sunspots_forecasting.py", "statsmodels")],
+    "script,needs,args",
+    [
+        ("01_digits_sequence_classification.py", "sklearn", ["--repeats", "2"]),
+        ("02_sunspots_forecasting.py", "statsmodels", ["--repeats", "2"]),
+        ("03_realtime_anomaly_stream.py", "statsmodels", []),
+    ],
 )
-def test_example_runs(script, needs, tmp_path):
+def test_example_runs(script, needs, args, tmp_path):
     pytest.importorskip(needs)
     pytest.importorskip("tensorflow")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", script), "--quick", "--epochs", "1", "--repeats", "2"],
+        [sys.executable, os.path.join(ROOT, "examples", script), "--quick", "--epochs", "1", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
