@@ -59,3 +59,9 @@ def test_graph_run(benchmark, saved):
 def test_model(benchmark, saved, name, batch):
     m = saved[name]
     benchmark(m.predict, _x(m, batch))
+
+
+def test_stream_step(benchmark, saved):
+    """One streaming step of LSTM(50) F=1 -> Dense(46) softmax, batch 1 (issue goal: <= 2 us)."""
+    stream = saved["lstm50_dense46_softmax"].stream(batch_size=1)
+    benchmark(stream.step, np.ones((1, 1), np.float32))
