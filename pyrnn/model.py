@@ -181,8 +181,9 @@ class Model:
         if self._stateful is None:
             return
         if layer is None:
-            self._stateful = None if self._stateful_batch is None else self._stateful
-            if self._stateful is not None:
+            if self._stateful_batch is None:  # no fixed batch: the next call may start a new size
+                self._stateful = None
+            else:
                 self._stateful.reset([])
             return
         states = self._stateful.states()
