@@ -177,8 +177,10 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0, in_model: bo
     if cls != "InputLayer" and dt not in (None, "float32"):
         problems.append(f"{who}: dtype policy {dt!r}; pyrnn computes in float32 and would not match it")
     if cls in _CELLS:
+        if cfg.get("stateful") and not (depth == 0 or in_model):
+            return [f"{who}: stateful=True is supported on plain recurrent layers, not inside a wrapper"]
         try:
-            _keras.check_rnn_config(cfg, who, allow_stateful=depth == 0 or in_model)
+            _keras.check_rnn_config(cfg, who, allow_stateful=True)
         except ValueError as exc:
             problems.append(str(exc))
         for key in ("activation", "recurrent_activation"):
@@ -191,7 +193,7 @@ def unsupported(layer_cfg: Dict[str, Any], kv: int, depth: int = 0, in_model: bo
         for key in ("layer", "backward_layer"):
             sub = cfg.get(key)
             if isinstance(sub, dict):
-                problems += unsupported(sub, kv, depth + 1)
+                problems += [f"{who} wraps {p}" for p in unsupported(sub, kv, depth + 1)]
         if cls == "Bidirectional":
             inner = (cfg.get("layer") or {}).get("class_name")
             if inner not in _CELLS:

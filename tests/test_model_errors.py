@@ -269,13 +269,14 @@ def test_unsupported_layers_from_keras(unsupported, tag):
         assert frag in str(info.value)
 
 
-def test_stateful_rnn_is_unsupported(tmp_path):
+def test_stateful_layer_inside_bidirectional_is_unsupported(tmp_path):
+    """Plain stateful layers load as stateful (tests/test_streaming.py); inside Bidirectional they are refused."""
     keras = _keras()
     L = keras.layers
-    model = keras.Sequential([keras.Input(batch_shape=(2, 5, 3)), L.GRU(4, stateful=True, name="stream_gru"),
-                              L.Dense(1, name="d")])
+    model = keras.Sequential([keras.Input(batch_shape=(2, 5, 3)),
+                              L.Bidirectional(L.GRU(4, stateful=True), name="bidi_stateful"), L.Dense(1, name="d")])
     p = _save(model, tmp_path / "stateful.keras")
-    _expect(pyrnn.UnsupportedLayerError, p, "stream_gru")
+    _expect(pyrnn.UnsupportedLayerError, p, "bidi_stateful")
 
 
 def _set_activation(cfg, layer_name, act):
