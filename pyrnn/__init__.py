@@ -7,7 +7,7 @@
 """
 
 from . import _core
-from ._config import config, get_num_threads, physical_cores, set_num_threads, show_config
+from ._config import config, get_num_threads, physical_cores, set_memory_limit, set_num_threads, show_config
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .errors import ModelFormatError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
@@ -31,6 +31,7 @@ __all__ = [
     "Bidirectional",
     "show_config",
     "set_num_threads",
+    "set_memory_limit",
     "get_num_threads",
     "config",
     "SUPPORTED_ACTIVATIONS",

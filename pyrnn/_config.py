@@ -34,6 +34,18 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(n)
 
 
+def set_memory_limit(nbytes: "int | None") -> None:
+    """Largest intermediate tensor one model call may allocate, in bytes (None: the
+    machine's physical memory, the default). A call that would need more fails with a
+    ValueError naming the layer before allocating it; predict's batch_size splits it."""
+    if nbytes is None:
+        _core.set_memory_limit(0)
+        return
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
+        raise ValueError(f"set_memory_limit expects a positive number of bytes or None, got {nbytes!r}")
+    _core.set_memory_limit(nbytes)
+
+
 def get_num_threads() -> int:
     """The number of threads a call may use."""
     return _core.num_threads()
@@ -49,6 +61,7 @@ def config() -> Dict[str, Any]:
         "isa_forced_by_env": os.environ.get("PYRNN_ISA") or None,
         "cpu_features": _core.cpu_features(),
         "threads": _core.num_threads(),
+        "memory_limit_bytes": _core.memory_limit(),
         "cuda": "compiled" if _core.cuda_compiled else "not compiled (CPU-only build)",
     }
 

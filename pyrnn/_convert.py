@@ -293,6 +293,9 @@ class Converter:
         for (path, w), nm, shp in zip(spec.weights, names, shapes):
             if shp is not None and (len(shp) != w.ndim or any(e is not None and e != g for e, g in zip(shp, w.shape))):
                 raise self.error(spec, f"weight {nm!r} has shape {tuple(w.shape)} in the file, expected {_shape_str(shp)}")
+            if not np.isfinite(w).all():
+                bad = int(np.size(w) - np.count_nonzero(np.isfinite(w)))
+                raise self.error(spec, f"weight {nm!r} holds {bad} NaN or infinite value(s); the file is corrupt")
             out.append(np.ascontiguousarray(w, dtype=np.float32))
         return out
 

@@ -72,6 +72,8 @@ def _json(text: Any, what: str, src: str) -> Dict[str, Any]:
         cfg = json.loads(_decode(text))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFormatError(f"{src}: {what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFormatError(f"{src}: {what} is nested too deeply to be a model config") from None
     if not isinstance(cfg, dict):
         raise ModelFormatError(f"{src}: {what} is not a JSON object")
     return cfg
@@ -91,6 +93,10 @@ def _array(ds: Any, what: str, src: str) -> np.ndarray:
         raise ModelFormatError(f"{src}: {what} is not a dataset")
     if ds.dtype.kind not in "fiu":
         raise ModelFormatError(f"{src}: {what} has non-numeric dtype {ds.dtype}")
+    from . import _core
+
+    if float(np.prod(ds.shape, dtype=np.float64)) * 4 > _core.memory_limit():
+        raise ModelFormatError(f"{src}: {what} declares shape {ds.shape}, larger than the memory limit")
     try:
         return np.asarray(ds[()], dtype=np.float32)
     except (OSError, ValueError, TypeError) as exc:

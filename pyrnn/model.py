@@ -58,6 +58,14 @@ class Model:
         self._check_dims = [tuple((i, d) for i, d in enumerate(s) if i > 0 and d is not None) for s in self._in_shapes]
         self._fast = (len(self._in_shapes[0]), self._check_dims[0]) if len(self._in_shapes) == 1 else None
 
+    # -- pickling (multiprocessing workers) ------------------------------------------------
+
+    def __reduce__(self):
+        """Pickles the config and weights; the native plan is rebuilt on unpickling
+        (stateful models keep their current states)."""
+        states = self.states if (self._state_names and self._stateful is not None) else None
+        return (_rebuild, (self._source, states))
+
     # -- shapes and structure -----------------------------------------------------------
 
     @property
@@ -242,6 +250,16 @@ class Model:
     def __call__(self, x: Any) -> ArrayOrList:
         """Same as ``predict(x)``."""
         return self.predict(x)
+
+
+def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "Model":
+    model = Model(source)
+    if states:
+        B = next(iter(states.values())).shape[0]
+        model._stateful = _core.Stream(model._graph, len(model._in_shapes), model._n_out, model._state_widths, B)
+        for i, name in enumerate(model._state_names):
+            model._stateful.set_state(i, np.ascontiguousarray(states[name], dtype=np.float32))
+    return model
 
 
 def _progress(done: int, total: int, elapsed: float, final: bool) -> None:

@@ -66,6 +66,9 @@ py::list to_list(const std::vector<Tensor>& out) {
 }  // namespace
 
 void register_graph(py::module_& m) {
+  m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),
+        "Largest intermediate tensor a model call may allocate, in bytes (<= 0: physical memory).");
+  m.def("memory_limit", &tensor_memory_limit);
   py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph", "A whole model as a plan of ops over tensor slots (built by pyrnn._plan).")
       .def(py::init<>())
       .def_property_readonly("num_inputs", &Graph::num_inputs)

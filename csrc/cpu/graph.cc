@@ -3,7 +3,11 @@
 
 #include "pyrnn/graph.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -24,10 +28,56 @@ int64_t Tensor::size() const {
   return n;
 }
 
+namespace {
+
+int64_t physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) return (int64_t)pages * (int64_t)page;
+#endif
+  return int64_t(64) << 30;
+}
+
+std::atomic<int64_t>& memory_limit() {
+  static std::atomic<int64_t> limit{physical_memory_bytes()};
+  return limit;
+}
+
+std::string gib(double bytes) {  // human-readable size
+  static const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; ++u; }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+  return buf;
+}
+
+}  // namespace
+
+void set_tensor_memory_limit(int64_t bytes) { memory_limit() = bytes > 0 ? bytes : physical_memory_bytes(); }
+int64_t tensor_memory_limit() { return memory_limit(); }
+
 Tensor Tensor::alloc(std::vector<int64_t> shape) {
   Tensor t;
   t.shape = std::move(shape);
-  t.buf = std::make_shared<AlignedBuffer>(t.size(), /*zero=*/false);
+  // Refuse before allocating: a hostile model (RepeatVector(2**40), ...) or a huge
+  // input must give an error, not an out-of-memory kill.
+  const int64_t limit = memory_limit();
+  int64_t n = 1;
+  bool too_big = false;
+  for (int64_t d : t.shape) {
+    if (d < 0) throw std::length_error("negative dimension in tensor shape " + t.shape_str());
+    if (d && n > (limit / 4) / d) too_big = true;
+    n = too_big ? n : n * d;
+  }
+  if (too_big || n * 4 > limit) {
+    double bytes = 4.0;
+    for (int64_t d : t.shape) bytes *= (double)d;
+    throw std::length_error("an intermediate tensor of shape " + t.shape_str() + " would need " + gib(bytes) +
+                            ", more than the memory limit of " + gib((double)limit) +
+                            " (pyrnn.set_memory_limit); use a smaller batch (predict's batch_size)");
+  }
+  t.buf = std::make_shared<AlignedBuffer>(n, /*zero=*/false);
   t.ptr = t.buf->data();
   return t;
 }
@@ -78,7 +128,11 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs) const {
     for (int s : ops_[i]->inputs())
       if (s >= 0 && t[static_cast<size_t>(s)].ptr == nullptr && t[static_cast<size_t>(s)].size() != 0)
         throw std::logic_error("plan reads a slot before it is written");
-    ops_[i]->run(t);
+    try {
+      ops_[i]->run(t);
+    } catch (const std::length_error& e) {
+      throw std::invalid_argument("layer '" + ops_[i]->layer() + "': " + e.what());
+    }
     for (int s : release_[i]) t[static_cast<size_t>(s)] = Tensor{};
   }
   std::vector<Tensor> out;

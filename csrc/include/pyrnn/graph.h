@@ -17,6 +17,11 @@
 
 namespace pyrnn {
 
+// Largest tensor a plan may allocate (bytes); default: the machine's physical memory.
+// Tensor::alloc throws std::length_error beyond it, before allocating anything.
+void set_tensor_memory_limit(int64_t bytes);  // <= 0: back to the default
+int64_t tensor_memory_limit();
+
 struct Tensor {
   std::vector<int64_t> shape;
   std::shared_ptr<AlignedBuffer> buf;  // null when the data is borrowed from the caller
@@ -38,6 +43,7 @@ class Op {
   virtual ~Op() = default;
   virtual void run(std::vector<Tensor>& t) const = 0;
   const std::vector<int>& inputs() const { return in_; }
+  const std::string& layer() const { return layer_; }
   const std::vector<int>& outputs() const { return out_; }
 
  protected:
