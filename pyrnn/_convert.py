@@ -115,9 +115,16 @@ def _as_list(v: Any) -> List[Any]:
 
 def _int(v: Any, owner: str, what: str) -> int:
     v = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v:
         raise ModelFormatError(f"{owner}: {what} must be an integer, got {v!r}")
     return int(v)
+
+
+def _pos(v: Any, owner: str, what: str) -> int:
+    n = _int(v, owner, what)
+    if n < 1:
+        raise ModelFormatError(f"{owner}: {what} must be at least 1, got {n}")
+    return n
 
 
 def _act_code(name: Any, kv: int, owner: str) -> int:
@@ -275,6 +282,7 @@ class Converter:
         self.kv = src.keras_major
         self.plan = Plan()
         self.rows: List[LayerRow] = []
+        self._row_names: set = set()
         self._rnn_cache: Dict[Tuple[int, str], Any] = {}
         self.id_inputs: Dict[int, int] = {}  # slot read by an Embedding -> input_dim
 
@@ -340,7 +348,8 @@ class Converter:
             shape = [None] + list(cfg["input_shape"])
         if not isinstance(shape, (list, tuple)) or not shape:
             raise ModelFormatError(f"{self.src.name}: {spec.owner}: no input shape in the config")
-        return tuple(None if d is None else _int(d, spec.owner, "an input dimension") for d in shape)
+        return tuple(None if (d is None or i == 0) else _pos(d, spec.owner, "an input dimension")
+                     for i, d in enumerate(shape))
 
     def model(self, model_cfg: Dict[str, Any], weights: Dict[str, WeightList], given: Optional[List[Sym]],
               top: bool = False) -> Tuple[List[Sym], List[Sym], List[str], List[str]]:
@@ -545,7 +554,8 @@ class Converter:
         outs = fn(spec, ins, kw)
         if self.mode == "stream" and spec.cls in _STEPWISE and any(s.timed for s in ins):
             outs = [Sym(o.slot, o.shape, o.mask, True) for o in outs]
-        if top and not any(r.name == spec.name for r in self.rows):
+        if top and spec.name not in self._row_names:
+            self._row_names.add(spec.name)
             self.rows.append(LayerRow(spec.name, spec.cls, [o.shape for o in outs], _params(spec)))
         return outs
 
@@ -792,7 +802,7 @@ class Converter:
         if fwd.units != bwd.units or fwd.return_sequences != bwd.return_sequences:
             raise self.error(spec, "forward and backward layers disagree in units or return_sequences")
         mode = spec.cfg.get("merge_mode", "concat")
-        if mode not in _MERGE_MODES:
+        if not (mode is None or isinstance(mode, str)) or mode not in _MERGE_MODES:
             raise self.error(spec, f"unknown merge_mode {mode!r}")
         n = fwd.num_states
         states = self._states(spec, ins, kw)
@@ -1062,9 +1072,9 @@ class Converter:
             raise self.error(spec, f"expects (batch, time, channels), got {_shape_str(x.shape)}")
         cfg = spec.cfg
         filters = _int(cfg.get("filters"), spec.owner, "filters")
-        k = _int(cfg.get("kernel_size"), spec.owner, "kernel_size")
-        s = _int(cfg.get("strides", 1), spec.owner, "strides")
-        d = _int(cfg.get("dilation_rate", 1), spec.owner, "dilation_rate")
+        k = _pos(cfg.get("kernel_size"), spec.owner, "kernel_size")
+        s = _pos(cfg.get("strides", 1), spec.owner, "strides")
+        d = _pos(cfg.get("dilation_rate", 1), spec.owner, "dilation_rate")
         pad = cfg.get("padding", "valid")
         use_bias = cfg.get("use_bias", True)
         w = self.weights(spec, ["kernel", "bias"][: 1 + bool(use_bias)], [(k, x.shape[2], filters), (filters,)][: 1 + bool(use_bias)])
@@ -1081,9 +1091,9 @@ class Converter:
         x = self._single(spec, ins)
         if len(x.shape) != 3:
             raise self.error(spec, f"expects (batch, time, channels), got {_shape_str(x.shape)}")
-        p = _int(spec.cfg.get("pool_size", 2), spec.owner, "pool_size")
+        p = _pos(spec.cfg.get("pool_size", 2), spec.owner, "pool_size")
         st = spec.cfg.get("strides")
-        s = p if st is None else _int(st, spec.owner, "strides")
+        s = p if st is None else _pos(st, spec.owner, "strides")
         pad = spec.cfg.get("padding", "valid")
         Tout = self._window(x.shape[1], p, s, pad)
         if Tout is not None and Tout < 1:

@@ -19,7 +19,10 @@ import io
 import json
 import os
 import re
+import sys
+import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
@@ -34,6 +37,11 @@ MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # are absurdly large for a model description.
 MAX_ENTRY_BYTES = 4 << 30
 MAX_CONFIG_BYTES = 64 << 20
+MAX_RATIO = 64  # largest inflation ratio accepted for a compressed zip entry
+
+# What a corrupt HDF5 file or zip can make h5py/zipfile raise besides the usual errors.
+_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, OverflowError,
+                IndexError, UnicodeDecodeError, MemoryError, RecursionError, EOFError)
 
 WeightList = List[Tuple[str, np.ndarray]]
 
@@ -211,8 +219,8 @@ def read_keras(path: str) -> ModelSource:
     src = os.path.basename(path)
     try:
         zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ModelFormatError(f"{src}: not a .keras file (not a zip archive, or a truncated one)") from None
+    except (zipfile.BadZipFile, *_READ_ERRORS) as exc:
+        raise ModelFormatError(f"{src}: not a .keras file (not a zip archive, or a truncated one: {exc})") from None
     with zf:
         def read(entry: str, limit: int) -> bytes:
             try:
@@ -221,14 +229,30 @@ def read_keras(path: str) -> ModelSource:
                 raise ModelFormatError(f"{src}: the archive has no {entry}; is this a Keras model file?") from None
             if info.file_size > limit:
                 raise ModelFormatError(f"{src}: {entry} declares {info.file_size} bytes, more than a model holds")
+            # Keras stores entries uncompressed; a compressed entry may not inflate past
+            # MAX_RATIO times its size (zip bombs), whatever its header claims.
+            cap = min(limit, info.file_size, MAX_RATIO * info.compress_size + (1 << 20))
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > cap:
+                raise ModelFormatError(f"{src}: {entry} would inflate {info.compress_size} bytes to "
+                                       f"{info.file_size}: refused as a zip bomb")
+            chunks, total = [], 0
             try:
                 with zf.open(info) as fh:
-                    data = fh.read(limit + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-                raise ModelFormatError(f"{src}: cannot read {entry} ({exc})") from None
-            if len(data) > limit:
-                raise ModelFormatError(f"{src}: {entry} inflates beyond {limit} bytes")
-            return data
+                    while True:
+                        block = fh.read(1 << 20)
+                        if not block:
+                            break
+                        total += len(block)
+                        if total > cap:
+                            raise ModelFormatError(f"{src}: {entry} inflates beyond its declared size "
+                                                   f"({info.file_size} bytes): refused")
+                        chunks.append(block)
+            except ModelFormatError:
+                raise
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+                    zlib.error, MemoryError) as exc:
+                raise ModelFormatError(f"{src}: cannot read {entry} ({type(exc).__name__}: {exc})") from None
+            return b"".join(chunks)
 
         config = _json(read("config.json", MAX_CONFIG_BYTES), "config.json", src)
         names = set(zf.namelist())
@@ -242,10 +266,15 @@ def read_keras(path: str) -> ModelSource:
     h5py = _h5py()
     try:
         h5 = h5py.File(io.BytesIO(weights_bytes), "r")
-    except (OSError, ValueError) as exc:
+    except _READ_ERRORS as exc:
         raise ModelFormatError(f"{src}: model.weights.h5 is not a readable HDF5 file ({exc})") from None
-    with h5:
-        weights = _keras_model(h5.get("layers"), config, "", src) if _has_layers(config) else {}
+    try:
+        with h5:
+            weights = _keras_model(h5.get("layers"), config, "", src) if _has_layers(config) else {}
+    except ModelFormatError:
+        raise
+    except _READ_ERRORS as exc:
+        raise ModelFormatError(f"{src}: cannot read model.weights.h5 ({type(exc).__name__}: {exc})") from None
     version = str(meta.get("keras_version", "3"))
     return ModelSource(src, config, version, weights, ".keras")
 
@@ -269,7 +298,7 @@ def read_h5(path: str) -> ModelSource:
     h5py = _h5py()
     try:
         f = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
+    except _READ_ERRORS as exc:
         raise ModelFormatError(f"{src}: not a readable HDF5 file ({exc})") from None
     with f:
         try:
@@ -302,7 +331,7 @@ def read_h5(path: str) -> ModelSource:
                     weights[name] = pairs
         except ModelFormatError:
             raise
-        except (OSError, KeyError, ValueError, TypeError) as exc:
+        except _READ_ERRORS as exc:
             raise ModelFormatError(f"{src}: cannot read the file ({type(exc).__name__}: {exc})") from None
     return ModelSource(src, config, version, weights, ".h5")
 
@@ -323,6 +352,83 @@ def _check_model_config(config: Dict[str, Any], src: str) -> None:
         )
 
 
+def _isolated(reader: Any, path: str, src: str) -> ModelSource:
+    """Runs a reader in a forked child with a deadline (Linux). Some corrupt HDF5 files
+    make libhdf5 loop forever inside one C call, which no Python-level check can stop;
+    a child can be killed. The parsed model comes back pickled through a pipe.
+    PYRNN_LOAD_IN_PROCESS=1 (or a platform without a safe fork) reads in-process."""
+    if not sys.platform.startswith("linux") or os.environ.get("PYRNN_LOAD_IN_PROCESS"):
+        return reader(path)
+    import pickle
+    import select
+    import signal
+
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    deadline = time.monotonic() + 3.0 + size / 50e6  # generous: a sound file takes milliseconds
+    h5py = _h5py()
+    from h5py._objects import phil  # h5py's global lock: held across fork so the child can take it
+
+    rfd, wfd = os.pipe()
+    with phil:
+        pid = os.fork()
+    if pid == 0:  # child: read, send, exit without running any Python cleanup
+        code = 0
+        try:
+            os.close(rfd)
+            try:
+                payload = pickle.dumps(("ok", reader(path)), protocol=pickle.HIGHEST_PROTOCOL)
+            except ModelFormatError as exc:
+                payload = pickle.dumps(("err", str(exc)))
+            except BaseException as exc:  # noqa: BLE001 - reported as a format error below
+                payload = pickle.dumps(("err", f"{src}: cannot read the file ({type(exc).__name__}: {exc})"))
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(wfd, view):]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    chunks = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                raise ModelFormatError(f"{src}: reading the file did not finish in time; a corrupt HDF5 structure "
+                                       "can make libhdf5 loop")
+            ready, _, _ = select.select([rfd], [], [], left)
+            if ready:
+                block = os.read(rfd, 1 << 20)
+                if not block:
+                    break
+                chunks.append(block)
+    finally:
+        os.close(rfd)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    try:
+        status, value = pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001 - the child died (out of memory, a signal)
+        raise ModelFormatError(f"{src}: reading the file failed (the reader process ended abnormally)") from None
+    if status != "ok":
+        raise ModelFormatError(value)
+    del h5py
+    return value
+
+
+def _is_hdf5(path: str) -> bool:
+    try:
+        return bool(_h5py().is_hdf5(path))
+    except _READ_ERRORS:
+        return False
+
+
 def read_model_file(path: "str | os.PathLike[str]") -> ModelSource:
     """Reads a ``.keras`` or legacy ``.h5`` model file (chosen by content, not name)."""
     path = os.fspath(path)
@@ -332,13 +438,23 @@ def read_model_file(path: "str | os.PathLike[str]") -> ModelSource:
         raise ModelFormatError(
             f"{os.path.basename(path)}: is a directory (a TensorFlow SavedModel?); pyrnn reads .keras and .h5 files"
         )
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    if not os.path.isfile(path):  # FIFOs, devices: reading them could block forever
+        raise ModelFormatError(f"{os.path.basename(path)}: not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFormatError(f"{os.path.basename(path)}: cannot open ({exc})") from None
     src = os.path.basename(path)
     if not head:
         raise ModelFormatError(f"{src}: the file is empty")
-    if head.startswith(b"PK"):
-        return read_keras(path)
-    if head.startswith(b"\x89HDF\r\n\x1a\n") or _h5py().is_hdf5(path):  # (HDF5 may sit after a user block)
-        return read_h5(path)
+    try:
+        if head.startswith(b"PK"):
+            return _isolated(read_keras, path, src)
+        if head.startswith(b"\x89HDF\r\n\x1a\n") or _is_hdf5(path):  # (HDF5 may sit after a user block)
+            return _isolated(read_h5, path, src)
+    except ModelFormatError as exc:
+        if str(exc).startswith(src):
+            raise
+        raise ModelFormatError(f"{src}: {exc}") from None
     raise ModelFormatError(f"{src}: neither a .keras (zip) nor an .h5 (HDF5) file")

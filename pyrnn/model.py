@@ -17,7 +17,7 @@ import numpy as np
 from . import _core, _keras
 from ._convert import Converter, LayerRow, Shape, _shape_str
 from ._files import ModelSource, read_model_file
-from .errors import ModelFormatError
+from .errors import ModelFormatError, UnsupportedLayerError
 
 __all__ = ["Model", "load", "from_keras"]
 
@@ -35,7 +35,7 @@ class Model:
 
     def __init__(self, source: ModelSource) -> None:
         conv = Converter(source)
-        inputs, outputs, in_names, out_names = conv.build()
+        inputs, outputs, in_names, out_names = _convert_guarded(conv, source.name)
         self._source = source
         self._graph = conv.plan.graph
         # Keras stateful layers: their states live in a native stream between calls.
@@ -250,6 +250,24 @@ class Model:
     def __call__(self, x: Any) -> ArrayOrList:
         """Same as ``predict(x)``."""
         return self.predict(x)
+
+
+def _convert_guarded(conv: Converter, src: str):
+    """Runs the conversion of an untrusted config: whatever a malformed config makes
+    the converter trip over becomes a ModelFormatError naming the file."""
+    try:
+        return conv.build()
+    except ModelFormatError as exc:
+        if str(exc).startswith(src):
+            raise
+        if isinstance(exc, UnsupportedLayerError):
+            raise UnsupportedLayerError(f"{src}: {exc}", exc.problems) from None
+        raise ModelFormatError(f"{src}: {exc}") from None
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError, ZeroDivisionError,
+            RecursionError, UnicodeDecodeError) as exc:
+        if type(exc).__name__ == "StreamError":
+            raise
+        raise ModelFormatError(f"{src}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
 def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "Model":
