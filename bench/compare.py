@@ -1,18 +1,25 @@
-"""Side-by-side latency of pyrnn and the installed peers, in one process, interleaved.
+"""pyrnn against TensorFlow, ONNX Runtime, PyTorch and OpenVINO on the issue's model configs.
 
-    python bench/compare.py [--quick]
+    python bench/compare.py [--quick] [--configs lstm50,gru256] [--batches 1,8,64,1024]
 
-For each config the peers run in rounds (pyrnn, tf.function, ONNX Runtime, PyTorch, ...
-one call each, repeated), so machine noise hits all of them alike; the table reports
-medians and the ratio best-fp32-peer / pyrnn. Peers that are not installed are skipped.
+Every peer runs the same Keras model (same weights) in this one process. Runners are
+timed in interleaved rounds (each runner one timed block per round), so machine noise
+hits all of them alike; the table gives medians. Ratio = best fp32 peer / pyrnn.
+OpenVINO is reported in its own column: on this CPU it picks bf16 by itself, so it is
+not an fp32 peer. Peers that are not installed are skipped. Writes
+bench/results/compare.md and bench/results/compare.png (latency against batch size).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import statistics
 import sys
+import tempfile
 import time
+from typing import Callable, Dict, List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
@@ -21,82 +28,313 @@ import numpy as np  # noqa: E402
 
 import pyrnn  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
 
-def keras_model(cell, units, steps, feats, head):
+# name: (layers [(cell, units, return_sequences)], T, F, head units, head activation)
+CONFIGS = {
+    "lstm50": ([("LSTM", 50, False)], 49, 1, 46, "softmax"),
+    "simplernn50": ([("SimpleRNN", 50, False)], 49, 1, 46, "softmax"),
+    "4xsimplernn50": ([("SimpleRNN", 50, True)] * 3 + [("SimpleRNN", 50, False)], 100, 1, 1, "linear"),
+    "2xlstm50": ([("LSTM", 50, True), ("LSTM", 50, False)], 100, 1, 1, "linear"),
+    "2xlstm256": ([("LSTM", 256, True), ("LSTM", 256, False)], 120, 33, 10, "softmax"),
+    "2xgru256": ([("GRU", 256, True), ("GRU", 256, False)], 120, 33, 10, "softmax"),
+}
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def describe(name: str) -> str:
+    layers, T, F, head, act = CONFIGS[name]
+    parts, i = [], 0
+    while i < len(layers):
+        j = i
+        while j < len(layers) and layers[j][:2] == layers[i][:2]:
+            j += 1
+        n = j - i
+        parts.append(f"{n}×{layers[i][0]}({layers[i][1]})" if n > 1 else f"{layers[i][0]}({layers[i][1]})")
+        i = j
+    return f"{' '.join(parts)} T={T} F={F} → Dense({head}{', softmax' if act == 'softmax' else ''})"
+
+
+def flops(name: str, batch: int) -> float:
+    """2·G·H·(I+H) per step per sequence for each recurrent layer (the issue's count)."""
+    layers, T, F, _, _ = CONFIGS[name]
+    total, width = 0.0, F
+    for cell, units, _ in layers:
+        total += 2 * GATES[cell] * units * (width + units) * T * batch
+        width = units
+    return total
+
+
+def build_keras(name: str):
     import keras
 
-    layers = [keras.Input((steps, feats)), getattr(keras.layers, cell)(units)]
-    if head:
-        layers.append(keras.layers.Dense(head, activation="softmax"))
-    return keras.Sequential(layers)
+    layers, T, F, head, act = CONFIGS[name]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((T, F))] + [getattr(keras.layers, c)(u, return_sequences=s)
+                                                       for c, u, s in layers]
+                             + [keras.layers.Dense(head, activation=act)])
+    rng = np.random.default_rng(0)
+    new = []
+    for w in model.get_weights():  # moderate weights: no saturation, SimpleRNN stays contractive
+        fan = w.shape[0] if w.ndim == 2 else 1
+        new.append(rng.uniform(-1, 1, size=w.shape).astype(np.float32) * (0.9 / np.sqrt(max(fan, 1))))
+    model.set_weights(new)
+    return model
 
 
-def pyrnn_runner(model, cell):
-    layer = getattr(pyrnn, cell).from_keras(model.layers[0])
-    return lambda x: layer(x)
+# ---- runners -------------------------------------------------------------------------------
 
 
-def tf_function_runner(model):
+def run_pyrnn(model, tmp: str) -> Callable:
+    path = os.path.join(tmp, f"{model.name}.keras")
+    model.save(path)
+    m = pyrnn.load(path)
+    return m.predict
+
+
+def run_tf_function(model) -> Callable:
     import tensorflow as tf
 
-    fn = tf.function(lambda x: model.layers[0](x, training=False))
+    fn = tf.function(lambda x: model(x, training=False))
     return lambda x: fn(tf.constant(x)).numpy()
 
 
-def ort_runner(model, steps, feats):
-    try:
-        import onnxruntime as ort
-        import tensorflow as tf
-        import tf2onnx
-    except ImportError:
-        return None
-    layer = model.layers[0]
-    spec = (tf.TensorSpec((None, steps, feats), tf.float32, name="x"),)
-    fn = tf.function(lambda x: layer(x, training=False))
+def run_keras_predict(model) -> Callable:
+    return lambda x: model.predict(x, verbose=0, batch_size=len(x))
+
+
+def _onnx(model, T: int, F: int):
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, T, F), tf.float32, name="x"),)
+    fn = tf.function(lambda x: model(x, training=False))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
+    return proto
+
+
+def run_ort(proto) -> Callable:
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = pyrnn.get_num_threads()  # equal thread counts
+    opts.intra_op_num_threads = pyrnn.get_num_threads()
+    opts.inter_op_num_threads = 1
+    # Idle ORT workers would otherwise spin between calls and steal the cores the
+    # interleaved peers run on.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x})[0]
 
 
-def measure(runners, x, rounds, inner):
-    times = {k: [] for k in runners}
-    for fn in runners.values():
-        fn(x)  # warm up
+def run_openvino(proto, tmp: str) -> Callable:
+    import openvino as ov
+
+    path = os.path.join(tmp, "model.onnx")
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+    core = ov.Core()
+    compiled = core.compile_model(ov.convert_model(path), "CPU",
+                                  {"INFERENCE_NUM_THREADS": pyrnn.get_num_threads()})
+    req = compiled.create_infer_request()
+    return lambda x: req.infer([x])[compiled.output(0)]
+
+
+def run_torch(model) -> Callable:
+    """The same network in PyTorch (nn.LSTM / nn.GRU / nn.RNN + nn.Linear), same weights."""
+    import torch
+
+    torch.set_num_threads(pyrnn.get_num_threads())
+    mods = []
+    for layer in model.layers:
+        cls = type(layer).__name__
+        w = [np.asarray(v) for v in layer.get_weights()]
+        if cls == "Dense":
+            lin = torch.nn.Linear(*w[0].shape)
+            lin.weight.data = torch.from_numpy(w[0].T.copy())
+            lin.bias.data = torch.from_numpy(w[1].copy())
+            mods.append(("dense", lin, layer.get_config()["activation"]))
+            continue
+        k, r, b = w
+        H = r.shape[0]
+        if cls == "GRU":  # Keras z, r, h -> torch r, z, n; reset_after=True is torch's form
+            perm = lambda m: np.concatenate([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], axis=-1)  # noqa: E731
+            k, r, b = perm(k), perm(r), perm(b)
+            rnn = torch.nn.GRU(k.shape[0], H, batch_first=True)
+            bi, bh = b[0], b[1]
+        else:
+            rnn = (torch.nn.LSTM if cls == "LSTM" else torch.nn.RNN)(k.shape[0], H, batch_first=True)
+            bi, bh = b, np.zeros_like(b)
+        rnn.weight_ih_l0.data = torch.from_numpy(k.T.copy())
+        rnn.weight_hh_l0.data = torch.from_numpy(r.T.copy())
+        rnn.bias_ih_l0.data = torch.from_numpy(np.ascontiguousarray(bi))
+        rnn.bias_hh_l0.data = torch.from_numpy(np.ascontiguousarray(bh))
+        mods.append(("rnn", rnn, layer.return_sequences))
+
+    @torch.inference_mode()
+    def forward(x):
+        t = torch.from_numpy(x)
+        for kind, mod, opt in mods:
+            if kind == "rnn":
+                t, _ = mod(t)
+                if not opt:
+                    t = t[:, -1]
+            else:
+                t = mod(t)
+                if opt == "softmax":
+                    t = torch.softmax(t, dim=-1)
+        return t.numpy()
+
+    return forward
+
+
+# ---- timing --------------------------------------------------------------------------------
+
+
+def measure(runners: Dict[str, Callable], x: np.ndarray, rounds: int, budget: float) -> Dict[str, float]:
+    inner = {}
+    for k, fn in runners.items():
+        fn(x)
+        t0 = time.perf_counter()
+        fn(x)
+        one = max(time.perf_counter() - t0, 1e-7)
+        inner[k] = max(1, min(2000, int(budget / one)))
+    times: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for k, fn in runners.items():
             t0 = time.perf_counter()
-            for _ in range(inner):
+            for _ in range(inner[k]):
                 fn(x)
-            times[k].append((time.perf_counter() - t0) / inner)
-    return {k: float(np.median(v)) for k, v in times.items()}
+            times[k].append((time.perf_counter() - t0) / inner[k])
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main(argv=None):
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fmt(s: Optional[float]) -> str:
+    if s is None:
+        return "—"
+    return f"{s * 1e6:.1f} µs" if s < 1e-3 else (f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s")
+
+
+FP32_PEERS = ["Keras predict", "tf.function", "ORT", "PyTorch"]
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, shorter timed blocks")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--batches", default="1,8,64,1024")
+    ap.add_argument("--no-keras-predict", action="store_true", help="skip Keras predict (slow, ~50 ms per call)")
+    ap.add_argument("--out", default=RESULTS)
     args = ap.parse_args(argv)
-    configs = [("LSTM", 50, 49, 1, 1), ("LSTM", 50, 49, 1, 64), ("GRU", 256, 120, 33, 1), ("SimpleRNN", 50, 49, 1, 1)]
-    rounds = 5 if args.quick else 15
-    print("| layer | batch | pyrnn | tf.function | ORT | best peer / pyrnn |")
-    print("|---|---|---|---|---|---|")
-    for cell, units, steps, feats, batch in configs:
-        model = keras_model(cell, units, steps, feats, head=0)
-        x = np.random.default_rng(0).normal(size=(batch, steps, feats)).astype(np.float32)
-        runners = {"pyrnn": pyrnn_runner(model, cell), "tf.function": tf_function_runner(model)}
-        ort_fn = ort_runner(model, steps, feats)
-        if ort_fn:
-            runners["ORT"] = ort_fn
-        inner = 200 if units <= 64 and batch == 1 else 5
-        med = measure(runners, x, rounds, inner)
-        peers = [v for k, v in med.items() if k != "pyrnn"]
-        fmt = lambda s: f"{s * 1e3:.3f} ms"  # noqa: E731
-        print(f"| {cell}({units}) T={steps} F={feats} | {batch} | {fmt(med['pyrnn'])} | {fmt(med['tf.function'])} | "
-              f"{fmt(med['ORT']) if 'ORT' in med else '—'} | {min(peers) / med['pyrnn']:.1f}× |")
-        sys.stdout.flush()
+    names = [c for c in args.configs.split(",") if c]
+    batches = [int(b) for b in args.batches.split(",")]
+    rounds, budget = (3, 0.02) if args.quick else (7, 0.05)
+    tmp = tempfile.mkdtemp()
+    rows, series = [], {}
+    machine = f"{cpu_name()}, {os.cpu_count()} CPUs, pyrnn {pyrnn.__version__}, " \
+              f"ISA {pyrnn.config()['isa']}, {pyrnn.get_num_threads()} threads"
+    for name in names:
+        model = build_keras(name)
+        _, T, F, _, _ = CONFIGS[name]
+        runners: Dict[str, Callable] = {"pyrnn": run_pyrnn(model, tmp)}
+        if not args.no_keras_predict:
+            runners["Keras predict"] = run_keras_predict(model)
+        runners["tf.function"] = run_tf_function(model)
+        proto = None
+        try:
+            proto = _onnx(model, T, F)
+            runners["ORT"] = run_ort(proto)
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported, not fatal
+            print(f"{name}: ORT skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+        try:
+            runners["PyTorch"] = run_torch(model)
+        except ImportError:
+            pass
+        if proto is not None:
+            try:
+                runners["OpenVINO (bf16)"] = run_openvino(proto, tmp)
+            except ImportError:
+                pass
+            except Exception as exc:  # noqa: BLE001
+                print(f"{name}: OpenVINO skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+        # Same numbers first: every fp32 peer must agree with Keras on this input.
+        xchk = np.random.default_rng(1).normal(size=(4, T, F)).astype(np.float32)
+        ref = np.asarray(model(xchk))
+        agree = {k: float(np.max(np.abs(fn(xchk) - ref))) for k, fn in runners.items()}
+        for b in batches:
+            if b >= 1024 and "Keras predict" in runners:
+                runners.pop("Keras predict")
+            x = np.random.default_rng(0).normal(size=(b, T, F)).astype(np.float32)
+            med = measure(runners, x, rounds, budget)
+            peers = [med[k] for k in FP32_PEERS if k in med]
+            best = min(peers) if peers else None
+            gflops = flops(name, b) / med["pyrnn"] / 1e9
+            rows.append((name, b, med, best, gflops, agree))
+            for k, v in med.items():
+                series.setdefault(name, {}).setdefault(k, []).append((b, v))
+            line = " | ".join(f"{k} {fmt(v)}" for k, v in med.items())
+            print(f"{describe(name)} B={b}: {line} | ratio {best / med['pyrnn']:.2f}x | pyrnn {gflops:.1f} GFLOP/s",
+                  flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    cols = ["pyrnn"] + FP32_PEERS + ["OpenVINO (bf16)"]
+    lines = [f"Machine: {machine}. Medians of {rounds} interleaved rounds; ratio = best fp32 peer / pyrnn.", "",
+             "| model | batch | " + " | ".join(cols) + " | ratio | pyrnn GFLOP/s |",
+             "|---|---|" + "---|" * len(cols) + "---|---|"]
+    for name, b, med, best, gflops, _ in rows:
+        cells = [fmt(med.get(c)) for c in cols]
+        ratio = f"**{best / med['pyrnn']:.2f}×**" if best else "—"
+        lines.append(f"| {describe(name)} | {b} | " + " | ".join(cells) + f" | {ratio} | {gflops:.1f} |")
+    agree_lines = ["", "Largest |difference| from Keras on a check batch (fp32 peers must be ~1e-6):", ""]
+    seen = set()
+    for name, _, _, _, _, agree in rows:
+        if name not in seen:
+            seen.add(name)
+            agree_lines.append(f"- {name}: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
+    with open(os.path.join(args.out, "compare.md"), "w") as f:
+        f.write("\n".join(lines + agree_lines) + "\n")
+    print("\n".join(lines + agree_lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        n = len(series)
+        ncol = min(3, n)
+        nrow = (n + ncol - 1) // ncol
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
+        for ax in axes.flat[n:]:
+            ax.axis("off")
+        for ax, (name, per) in zip(axes.flat, series.items()):
+            for k, pts in per.items():
+                bs, ts = zip(*pts)
+                ax.plot(bs, [t * 1e3 for t in ts], marker="o", label=k, linewidth=2.5 if k == "pyrnn" else 1.2)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(describe(name), fontsize=8)
+            ax.set_xlabel("batch")
+            ax.set_ylabel("latency (ms)")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"Latency per call — {machine}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, "compare.png"), dpi=110)
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
