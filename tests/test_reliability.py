@@ -138,17 +138,17 @@ def test_memory_is_flat_over_100k_calls_and_large_batches(record_property):
         model.predict(x)
     small_growth = _rss_bytes() - before
     big = np.random.default_rng(3).normal(size=(4096, 30, 1)).astype(np.float32)
-    for _ in range(20):  # the allocator keeps the first calls' peak; it must not keep growing after
+    for _ in range(40):  # the allocator keeps the first calls' peak (tens of MB); then it plateaus
         model.predict(big)
     before = _rss_bytes()
-    for _ in range(40):
+    for _ in range(200):  # leaking even the 64 KB output of each call would add 12.5 MiB here
         model.predict(big)
     big_growth = _rss_bytes() - before
     record_property("rss_growth_per_100k_calls_bytes", small_growth)
-    print(f"RSS growth: {small_growth / 1024:.0f} KiB over 100,000 calls, {big_growth / 1024:.0f} KiB over 40 "
+    print(f"RSS growth: {small_growth / 1024:.0f} KiB over 100,000 calls, {big_growth / 1024:.0f} KiB over 200 "
           "more calls of batch 4096")
     assert small_growth < 4 << 20
-    assert big_growth < 4 << 20
+    assert big_growth < 6 << 20  # allocator noise seen: up to about 4 MiB
 
 
 def test_oversized_work_is_refused_before_allocating():

@@ -256,13 +256,22 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
       for (int v = 0; v < PV; ++v) st(C + r * ldc + q * cps + v * VL, acc[r][q * PV + v]);
 }
 
+// Panels per tile for a given row count: as many independent accumulator chains as the
+// register file holds (one or two rows get more panels so enough FMAs are in flight).
+template <int MR>
+constexpr int panels_per_tile() { return MR <= 2 ? kNP1 : kNP; }
+
 template <int MR, bool ACC>
 inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
                       float* C, int64_t ldc, int64_t cps) {
-  constexpr int NPB = MR == 1 ? kNP1 : kNP;
+  constexpr int NPB = panels_per_tile<MR>();
   const int64_t ps = K * kPanel;
   int64_t p = 0;
   for (; p + NPB <= npan; p += NPB) tile<MR, NPB, ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps);
+  // Remainder panels in halving groups: a one-panel tile is a single dependent FMA
+  // chain, latency-bound, so leftovers are kept together where the tile allows.
+  if (NPB > 4 && p + 4 <= npan) { tile<MR, (NPB > 4 ? 4 : 1), ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps); p += 4; }
+  if (NPB > 2 && p + 2 <= npan) { tile<MR, (NPB > 2 ? 2 : 1), ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps); p += 2; }
   for (; p < npan; ++p) tile<MR, 1, ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps);
 }
 
@@ -272,6 +281,8 @@ void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, con
   int64_t m = 0;
   if (M > 1)
     for (; m + kMR <= M; m += kMR) row_block<kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
+  if (kMR > 2)
+    for (; m + 2 <= M; m += 2) row_block<2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
   for (; m < M; ++m) row_block<1, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
 }
 
