@@ -368,7 +368,7 @@ def _isolated(reader: Any, path: str, src: str) -> ModelSource:
     except OSError:
         size = 0
     deadline = time.monotonic() + 3.0 + size / 50e6  # generous: a sound file takes milliseconds
-    h5py = _h5py()
+    _h5py()  # a clear ImportError before forking
     from h5py._objects import phil  # h5py's global lock: held across fork so the child can take it
 
     rfd, wfd = os.pipe()
@@ -418,7 +418,6 @@ def _isolated(reader: Any, path: str, src: str) -> ModelSource:
         raise ModelFormatError(f"{src}: reading the file failed (the reader process ended abnormally)") from None
     if status != "ok":
         raise ModelFormatError(value)
-    del h5py
     return value
 
 
