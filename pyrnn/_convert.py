@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -288,6 +288,12 @@ class Converter:
 
     # -- errors ----------------------------------------------------------------------
 
+    def unsupported_error(self, problems: List[str]) -> UnsupportedLayerError:
+        """One error listing every unsupported layer or option of the model."""
+        return UnsupportedLayerError(
+            f"{self.src.name}: the model uses {len(problems)} unsupported layer(s) or option(s):\n  - "
+            + "\n  - ".join(problems), problems)
+
     def error(self, spec: Spec, msg: str) -> ModelFormatError:
         return ModelFormatError(f"{self.src.name}: {spec.owner}: {msg}")
 
@@ -315,11 +321,7 @@ class Converter:
         for lc in layer_list(cfg):
             problems += unsupported(lc, self.kv)
         if problems:
-            raise UnsupportedLayerError(
-                f"{self.src.name}: the model uses {len(problems)} unsupported layer(s) or option(s):\n  - "
-                + "\n  - ".join(problems),
-                problems,
-            )
+            raise self.unsupported_error(problems)
         inputs, outputs, in_names, out_names = self.model(cfg, self.src.weights, None, top=True)
         self.plan.finalize([s.slot for s in inputs] + [st.inp.slot for st in self.states],
                            [s.slot for s in outputs] + [st.out.slot for st in self.states])
@@ -438,9 +440,7 @@ class Converter:
                 where = f"layer {user!r}" if user else "a model output"
                 ops_used.append(f"{r[0]!r} ({target.cls}): a Keras operation feeding {where} is not supported")
         if ops_used:
-            raise UnsupportedLayerError(
-                f"{self.src.name}: the model uses {len(ops_used)} unsupported layer(s) or option(s):\n  - "
-                + "\n  - ".join(ops_used), ops_used)
+            raise self.unsupported_error(ops_used)
         # tf-keras numbers the calls of a nested model that has its own Input from 1:
         # call 0 is the model's construction, which the config leaves out.
         shift: Dict[str, int] = {}

@@ -167,13 +167,16 @@ class Model:
             if self._stateful_batch is not None and B != self._stateful_batch:
                 raise ValueError(f"model {self.name!r} has stateful layers built for batch size "
                                  f"{self._stateful_batch}; got a batch of {B}")
-            self._stateful = _core.Stream(self._graph, len(xs), self._n_out, self._state_widths, B)
+            self._stateful = self._state_stream(B)
         elif B != self._stateful.batch:
             raise ValueError(f"model {self.name!r} has stateful layers holding {self._stateful.batch} rows of state; "
                              f"got a batch of {B} (call reset_states() first to change it)")
         return self._stateful.step(xs)
 
     # -- state (Keras stateful layers) -------------------------------------------------------
+
+    def _state_stream(self, batch: int) -> Any:
+        return _core.Stream(self._graph, len(self._in_shapes), self._n_out, self._state_widths, batch)
 
     @property
     def stateful(self) -> bool:
@@ -265,8 +268,6 @@ def _convert_guarded(conv: Converter, src: str):
         raise ModelFormatError(f"{src}: {exc}") from None
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError, ZeroDivisionError,
             RecursionError, UnicodeDecodeError) as exc:
-        if type(exc).__name__ == "StreamError":
-            raise
         raise ModelFormatError(f"{src}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
@@ -274,7 +275,7 @@ def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "M
     model = Model(source)
     if states:
         B = next(iter(states.values())).shape[0]
-        model._stateful = _core.Stream(model._graph, len(model._in_shapes), model._n_out, model._state_widths, B)
+        model._stateful = model._state_stream(B)
         for i, name in enumerate(model._state_names):
             model._stateful.set_state(i, np.ascontiguousarray(states[name], dtype=np.float32))
     return model

@@ -45,6 +45,22 @@ py::array to_numpy(const Tensor& t) {
   return py::array_t<float>(shape, t.ptr, owner);
 }
 
+// Views of the input arrays (kept alive by the caller). add_time[i]: input i is one
+// timestep (batch, ...) of a (batch, time, ...) input, given a time axis of 1.
+std::vector<Tensor> borrow(const std::vector<farray>& xs, const std::vector<bool>& add_time) {
+  std::vector<Tensor> in;
+  in.reserve(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    std::vector<int64_t> shape = shape_of(xs[i]);
+    if (i < add_time.size() && add_time[i]) {
+      if (shape.empty()) throw std::invalid_argument("a timestep needs a batch axis");
+      shape.insert(shape.begin() + 1, 1);
+    }
+    in.push_back(Tensor::borrow(std::move(shape), xs[i].data()));
+  }
+  return in;
+}
+
 // Outputs as numpy arrays; two outputs on one buffer get separate copies.
 py::list to_list(const std::vector<Tensor>& out) {
   py::list result;
@@ -207,9 +223,7 @@ void register_graph(py::module_& m) {
       .def(
           "run",
           [](const Graph& g, const std::vector<farray>& xs) {
-            std::vector<Tensor> in;
-            in.reserve(xs.size());
-            for (const farray& x : xs) in.push_back(Tensor::borrow(shape_of(x), x.data()));
+            std::vector<Tensor> in = borrow(xs, {});
             std::vector<Tensor> out;
             {
               // The inputs stay alive in `xs`; the plan is immutable; everything else
@@ -235,16 +249,7 @@ void register_graph(py::module_& m) {
             // add_time[i]: input i is one timestep (batch, ...) of a (batch, time, ...)
             // input; drop_time[k]: output k is a sequence whose single step is returned
             // without its time axis. Both are views: no data moves.
-            std::vector<Tensor> in;
-            in.reserve(xs.size());
-            for (size_t i = 0; i < xs.size(); ++i) {
-              std::vector<int64_t> shape = shape_of(xs[i]);
-              if (i < add_time.size() && add_time[i]) {
-                if (shape.empty()) throw std::invalid_argument("a timestep needs a batch axis");
-                shape.insert(shape.begin() + 1, 1);
-              }
-              in.push_back(Tensor::borrow(std::move(shape), xs[i].data()));
-            }
+            std::vector<Tensor> in = borrow(xs, add_time);
             std::vector<Tensor> out;
             {
               py::gil_scoped_release nogil;

@@ -97,6 +97,15 @@ std::string Tensor::shape_str() const {
 
 void Op::fail(const std::string& what) const { throw std::invalid_argument("layer '" + layer_ + "': " + what); }
 
+const float* Op::state_arg(const std::vector<Tensor>& t, size_t i, int64_t B, int64_t H, const char* what) const {
+  if (!has_arg(i)) return nullptr;
+  const Tensor& st = arg(t, i);
+  if (st.rank() != 2 || st.dim(0) != B || st.dim(1) != H)
+    fail(std::string(what) + " must have shape (" + std::to_string(B) + ", " + std::to_string(H) + "), got " +
+         st.shape_str());
+  return st.ptr;
+}
+
 // ---- graph ------------------------------------------------------------------------------
 
 void Graph::finalize(int num_slots, std::vector<int> inputs, std::vector<int> outputs,
@@ -531,16 +540,9 @@ class RnnOp : public Op {
     if (T < 1) fail("the input needs at least one timestep, got " + x.shape_str());
     std::vector<uint8_t> mask;
     if (has_arg(1)) mask = mask_bytes(arg(t, 1), B, T, layer_);
-    const float* s[3] = {nullptr, nullptr, nullptr};
     static const char* what[3] = {"initial state h", "initial state c", "previous output"};
-    for (size_t i = 0; i < 3; ++i)
-      if (has_arg(2 + i)) {
-        const Tensor& st = arg(t, 2 + i);
-        if (st.rank() != 2 || st.dim(0) != B || st.dim(1) != H)
-          fail(std::string(what[i]) + " must have shape (" + std::to_string(B) + ", " + std::to_string(H) +
-               "), got " + st.shape_str());
-        s[i] = st.ptr;
-      }
+    const float* s[3];
+    for (size_t i = 0; i < 3; ++i) s[i] = state_arg(t, 2 + i, B, H, what[i]);
     const bool lstm = cell_->num_states() == 2;
     const bool want_prev = out_.size() > 3 && out_[3] >= 0;
     Tensor y = cell_->options().return_sequences ? Tensor::alloc({B, T, H}) : Tensor::alloc({B, H});
@@ -577,15 +579,8 @@ class BidirectionalOp : public Op {
     if (T < 1) fail("the input needs at least one timestep, got " + x.shape_str());
     std::vector<uint8_t> mask;
     if (has_arg(1)) mask = mask_bytes(arg(t, 1), B, T, layer_);
-    const float* s[4] = {nullptr, nullptr, nullptr, nullptr};
-    for (size_t i = 0; i < 4; ++i)
-      if (has_arg(2 + i)) {
-        const Tensor& st = arg(t, 2 + i);
-        if (st.rank() != 2 || st.dim(0) != B || st.dim(1) != H)
-          fail("initial state " + std::to_string(i) + " must have shape (" + std::to_string(B) + ", " +
-               std::to_string(H) + "), got " + st.shape_str());
-        s[i] = st.ptr;
-      }
+    const float* s[4];
+    for (size_t i = 0; i < 4; ++i) s[i] = state_arg(t, 2 + i, B, H, ("initial state " + std::to_string(i)).c_str());
     const bool lstm = f_->num_states() == 2, seq = f_->options().return_sequences;
     auto ys = [&](int64_t h) { return seq ? Tensor::alloc({B, T, h}) : Tensor::alloc({B, h}); };
     Tensor yf = ys(H), yb = ys(H);

@@ -50,6 +50,8 @@ class Op {
   [[noreturn]] void fail(const std::string& what) const;  // std::invalid_argument naming the layer
   const Tensor& arg(const std::vector<Tensor>& t, size_t i) const { return t[static_cast<size_t>(in_[i])]; }
   bool has_arg(size_t i) const { return i < in_.size() && in_[i] >= 0; }
+  // Optional (B, H) state input i: its data, or null when absent; a wrong shape fails.
+  const float* state_arg(const std::vector<Tensor>& t, size_t i, int64_t B, int64_t H, const char* what) const;
   void put(std::vector<Tensor>& t, size_t i, Tensor v) const {
     if (i < out_.size() && out_[i] >= 0) t[static_cast<size_t>(out_[i])] = std::move(v);
   }
