@@ -226,8 +226,8 @@ class DenseOp : public Op {
   DenseOp(std::string l, std::vector<int> in, std::vector<int> out, int64_t K, int64_t N, const float* W,
           const float* bias, Act act)
       : Op(std::move(l), std::move(in), std::move(out)), K_(K), N_(N), Np_(round_up(N, kPanel)), act_(act) {
-    W_ = pack_panels(W, K, N, 1, 0, 1, Np_);
-    b_ = pack_bias(bias, N, 1, Np_);
+    W_ = pack_panels(W, K, N, 1, 0, 1);
+    b_ = pack_bias(bias, N, 1);
   }
   void run(std::vector<Tensor>& t) const override {
     const Tensor& x = arg(t, 0);
@@ -896,10 +896,10 @@ class Conv1DOp : public Op {
     const int64_t tap = np_ * cin;
     W_ = AlignedBuffer(k * tap);
     for (int64_t j = 0; j < k; ++j) {
-      AlignedBuffer p = pack_panels(kernel + j * cin * cout, cin, cout, 1, 0, 1, np_);
+      AlignedBuffer p = pack_panels(kernel + j * cin * cout, cin, cout, 1, 0, 1);
       std::memcpy(W_.data() + j * tap, p.data(), sizeof(float) * (size_t)tap);
     }
-    b_ = pack_bias(bias, cout, 1, np_);
+    b_ = pack_bias(bias, cout, 1);
   }
   void run(std::vector<Tensor>& t) const override {
     const Tensor& x = arg(t, 0);

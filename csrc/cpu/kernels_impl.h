@@ -60,12 +60,13 @@ inline vf splat(float a) {
 // Register tiles: MR rows x NP panels of accumulators. Sized so accumulators plus the
 // loaded weights stay within the register file (32 vector registers with AVX-512, 16
 // otherwise); a single row gets more panels so enough FMAs are in flight.
+// kNPW: panels of a single-row tile, whose weight loads fold into the FMAs.
 #if PYRNN_VBYTES >= 64
-constexpr int kMR = 4, kNP = 4, kNP1 = 8;
+constexpr int kMR = 4, kNP = 4, kNP1 = 8, kNPW = 8;
 #elif PYRNN_VBYTES >= 32
-constexpr int kMR = 4, kNP = 1, kNP1 = 4;
+constexpr int kMR = 4, kNP = 1, kNP1 = 4, kNPW = 6;
 #else
-constexpr int kMR = 2, kNP = 1, kNP1 = 2;
+constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
 #endif
 
 // ---------------------------------------------------------------------------------
@@ -76,7 +77,9 @@ constexpr int kMR = 2, kNP = 1, kNP1 = 2;
 
 inline vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
 
-inline vf vexp(vf x) {
+#define PYRNN_INLINE inline __attribute__((always_inline))
+
+PYRNN_INLINE vf vexp(vf x) {
   x = sel(x > 88.0f, splat(88.0f), x);
   x = sel(x < -87.0f, splat(-87.0f), x);
   vf fx = x * 1.44269504088896341f;
@@ -95,28 +98,55 @@ inline vf vexp(vf x) {
   return y * (vf)e;
 }
 
-inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
-
-// Cephes tanhf: an odd polynomial below |x| = 0.625, 1 - 2/(e^{2|x|}+1) above.
-inline vf vtanh(vf x) {
-  vi sign = (vi)x & (int32_t)0x80000000;
-  vf ax = (vf)((vi)x & (int32_t)0x7fffffff);
-  vf z = x * x;
-  vf p = splat(-5.70498872745e-3f);
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  vf small = p * z * x + x;
-  vf big = 1.0f - 2.0f / (vexp(ax + ax) + 1.0f);
-  big = (vf)((vi)big | sign);
-  return sel(ax < 0.625f, small, big);
+// 1/d by the hardware estimate and Newton steps (one after AVX-512's 14-bit estimate,
+// two after AVX2's 12-bit one): a divide is several times slower per vector.
+// NaN stays NaN; d is never 0 or infinite where it is used below.
+PYRNN_INLINE vf vrecip(vf d) {
+  // A step as r + r*(1 - d*r): the fused residual is exact, so the last ulp is corrected
+  // (r*(2 - d*r) leaves 1/1 at 0.99999994, since 2 - d*r rounds).
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  const vf r = (vf)_mm512_rcp14_ps((__m512)d);
+  return r + r * (1.0f - d * r);
+#elif defined(__AVX__) && PYRNN_VBYTES == 32
+  vf r = (vf)_mm256_rcp_ps((__m256)d);
+  r = r + r * (1.0f - d * r);
+  return r + r * (1.0f - d * r);
+#else
+  return 1.0f / d;
+#endif
 }
+
+PYRNN_INLINE vf vsigmoid(vf x) { return vrecip(1.0f + vexp(-x)); }
 
 inline vf vmax0(vf x) { return sel(x < 0.0f, splat(0.0f), x); }  // NaN stays NaN
 inline vf vclip(vf x, float lo, float hi) {
   x = sel(x < lo, splat(lo), x);
   return sel(x > hi, splat(hi), x);
+}
+
+// tanh as Eigen's 13/6-degree rational interpolant on [-9, 9], +/-1 beyond: the kind of
+// approximation TensorFlow's CPU kernels use. At most 4.1e-7 from the exact value (up to
+// 7 ulp just below |x| = 6, where the ulp is small; TF's own tanh measures 5.2 ulp
+// there), for about 40% fewer instructions than an exp-based tanh: the activations are
+// the gate math's largest cost. NaN passes the comparisons untouched.
+PYRNN_INLINE vf vtanh(vf x) {
+  x = sel(x > 9.0f, splat(9.0f), x);
+  x = sel(x < -9.0f, splat(-9.0f), x);
+  const vf x2 = x * x;
+  vf p = splat(-2.76076847742355e-16f);
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 - 8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  vf q = splat(1.19825839466702e-06f);
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  // The ratio can land an ulp outside [-1, 1] near the ends, and 1 ulp short at 9.
+  const vf t = (x * p) * vrecip(q);
+  return sel(x >= 9.0f, splat(1.0f), sel(x <= -9.0f, splat(-1.0f), vclip(t, -1.0f, 1.0f)));
 }
 
 // Scalar definitions, evaluated in double and rounded once: used for the less common
@@ -160,7 +190,7 @@ inline bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax
 
 // Elementwise activation of one vector. The common gate activations are vector code;
 // the rest go lane by lane through act_scalar.
-inline vf act_vec(Act a, vf x) {
+PYRNN_INLINE vf act_vec(Act a, vf x) {
   switch (a) {
     case Act::Linear: return x;
     case Act::Tanh: return vtanh(x);
@@ -228,20 +258,17 @@ void act_rows(Act a, float* v, int64_t rows, int64_t n, int64_t stride) {
 }
 
 // ---------------------------------------------------------------------------------
-// GEMM on packed panels: C[m, panel p] (+)= sum_k A[m*lda + k] * P[p][k][0..16).
-// Panel p of C starts at C + p*cps (cps = 16 for plain row-major C; larger when C's
-// panels are interleaved with other gates). Every output element is one FMA chain
-// over k in order, whatever tile computes it, so a row's result never depends on the
-// batch size or on which other rows are present.
+// GEMM on packed panels: C[m, panel p] (+)= sum_k A[m*lda + k] * P[p][k][0..16), panel p
+// of C at C + 16p. Every output element is one FMA chain over k in order, whatever tile
+// computes it and in whatever order the panels are visited, so a row's result never
+// depends on the batch size or on which other rows are present.
 
 template <int MR, int NP, bool ACC>
 inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t pstride,
-                 float* C, int64_t ldc, int64_t cps) {
+                 float* C, int64_t ldc) {
   vf acc[MR][NP * PV];
   for (int r = 0; r < MR; ++r)
-    for (int q = 0; q < NP; ++q)
-      for (int v = 0; v < PV; ++v)
-        acc[r][q * PV + v] = ACC ? ld(C + r * ldc + q * cps + v * VL) : vf{};
+    for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(C + r * ldc + j * VL) : vf{};
   for (int64_t k = 0; k < K; ++k) {
     vf b[NP * PV];
     for (int q = 0; q < NP; ++q)
@@ -252,8 +279,7 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
     }
   }
   for (int r = 0; r < MR; ++r)
-    for (int q = 0; q < NP; ++q)
-      for (int v = 0; v < PV; ++v) st(C + r * ldc + q * cps + v * VL, acc[r][q * PV + v]);
+    for (int j = 0; j < NP * PV; ++j) st(C + r * ldc + j * VL, acc[r][j]);
 }
 
 // Panels per tile for a given row count: as many independent accumulator chains as the
@@ -261,98 +287,182 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
 template <int MR>
 constexpr int panels_per_tile() { return MR <= 2 ? kNP1 : kNP; }
 
+// One group of `np` panels starting at panel p, for a tile of MR rows.
 template <int MR, bool ACC>
-inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-                      float* C, int64_t ldc, int64_t cps) {
-  constexpr int NPB = panels_per_tile<MR>();
+inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                  int64_t ldc) {
   const int64_t ps = K * kPanel;
-  int64_t p = 0;
-  for (; p + NPB <= npan; p += NPB) tile<MR, NPB, ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps);
-  // Remainder panels in halving groups: a one-panel tile is a single dependent FMA
-  // chain, latency-bound, so leftovers are kept together where the tile allows.
-  if (NPB > 4 && p + 4 <= npan) { tile<MR, (NPB > 4 ? 4 : 1), ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps); p += 4; }
-  if (NPB > 2 && p + 2 <= npan) { tile<MR, (NPB > 2 ? 2 : 1), ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps); p += 2; }
-  for (; p < npan; ++p) tile<MR, 1, ACC>(K, A, lda, P + p * ps, ps, C + p * cps, ldc, cps);
+  const float* Pp = P + p * ps;
+  float* Cp = C + p * kPanel;
+  switch (np) {
+    case 4: tile<MR, (panels_per_tile<MR>() >= 4 ? 4 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    case 2: tile<MR, (panels_per_tile<MR>() >= 2 ? 2 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    case 1: tile<MR, 1, ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    default: tile<MR, panels_per_tile<MR>(), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+  }
+}
+
+// All panels for MR rows: full tiles, then the remainder in halving groups (a one-panel
+// tile is a single dependent FMA chain, latency-bound, so leftovers are kept together).
+// `rev` visits the same groups last to first: alternating it between calls that stream
+// the same weights reuses what the previous call left in L1.
+template <int MR, bool ACC>
+inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                      int64_t ldc, bool rev) {
+  constexpr int NPB = panels_per_tile<MR>();
+  const int64_t full = npan / NPB * NPB;
+  int rest[3], nrest = 0;
+  int64_t left = npan - full;
+  if (NPB > 4 && left >= 4) { rest[nrest++] = 4; left -= 4; }
+  if (NPB > 2 && left >= 2) { rest[nrest++] = 2; left -= 2; }
+  if (left >= 1) rest[nrest++] = 1;  // at most one left here
+  if (!rev) {
+    int64_t p = 0;
+    for (; p < full; p += NPB) group<MR, ACC>(NPB, p, K, A, lda, P, C, ldc);
+    for (int i = 0; i < nrest; ++i) { group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc); p += rest[i]; }
+  } else {
+    int64_t p = npan;
+    for (int i = nrest - 1; i >= 0; --i) { p -= rest[i]; group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc); }
+    for (; p > 0; p -= NPB) group<MR, ACC>(NPB, p - NPB, K, A, lda, P, C, ldc);
+  }
+}
+
+// A single row (batch 1): a GEMV, every panel's FMA chain independent, so the panels are
+// split into as few near-equal tiles as the register file allows (up to kNPW panels).
+template <int N, bool ACC>
+inline void tile_row(int n, int64_t K, const float* A, const float* P, int64_t ps, float* C) {
+  if (n == N) tile<1, N, ACC>(K, A, 0, P, ps, C, 0);
+  else if constexpr (N > 1) tile_row<N - 1, ACC>(n, K, A, P, ps, C);
+}
+
+template <bool ACC>
+inline void gemv(int64_t npan, int64_t K, const float* A, const float* P, float* C, bool rev) {
+  const int64_t ps = K * kPanel;
+  const int64_t ng = (npan + kNPW - 1) / kNPW;
+  for (int64_t i = 0; i < ng; ++i) {
+    const int64_t g = rev ? ng - 1 - i : i;
+    const int64_t p0 = npan * g / ng, p1 = npan * (g + 1) / ng;
+    tile_row<kNPW, ACC>(static_cast<int>(p1 - p0), K, A, P + p0 * ps, ps, C + p0 * kPanel);
+  }
 }
 
 template <bool ACC>
 void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-            float* C, int64_t ldc, int64_t cps) {
+            float* C, int64_t ldc, bool rev) {
   int64_t m = 0;
+  // Row blocks alternate direction too, so consecutive blocks share the panels at the turn.
   if (M > 1)
-    for (; m + kMR <= M; m += kMR) row_block<kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
+    for (; m + kMR <= M; m += kMR, rev = !rev) row_block<kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
   if (kMR > 2)
-    for (; m + 2 <= M; m += 2) row_block<2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
-  for (; m < M; ++m) row_block<1, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, cps);
+    for (; m + 2 <= M; m += 2, rev = !rev) row_block<2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+  for (; m < M; ++m, rev = !rev) gemv<ACC>(npan, K, A + m * lda, P, C + m * ldc, rev);
 }
 
 inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
-                 const float* P, float* C, int64_t ldc, int64_t cps) {
-  if (acc) gemm_t<true>(M, npan, K, A, lda, P, C, ldc, cps);
-  else gemm_t<false>(M, npan, K, A, lda, P, C, ldc, cps);
+                 const float* P, float* C, int64_t ldc, bool rev = false) {
+  if (acc) gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
+  else gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
 }
 
 // ---------------------------------------------------------------------------------
-// Gate math for one sample. `z` holds the G interleaved pre-activation panels per
-// 16-unit block (bias and x@W included); for GRU, `hz` holds h@U (+ recurrent bias).
+// Gate math. Packed gate columns (see CellDesc): full 16-unit blocks hold their G gate
+// panels side by side; the last H % 16 units sit after them gate by gate, unpadded.
 
-inline int64_t gidx(int G, int g, int64_t j) { return (j >> 4) * G * kPanel + g * kPanel + (j & 15); }
+// Column of gate g, unit j, in the packed layout of G gates over H units.
+inline int64_t gidx(int G, int64_t H, int g, int64_t j) {
+  const int64_t nf = H / kPanel;
+  if (j < nf * kPanel) return (j >> 4) * G * kPanel + g * kPanel + (j & 15);
+  return nf * G * kPanel + g * (H - nf * kPanel) + (j - nf * kPanel);
+}
 
-// Fused path: every activation is elementwise, so each block is finished while its
-// gate values are in registers. Padded units compute harmless finite values that are
-// never read (the matching rows of U are zero and outputs copy only H units).
-void step_fused(const CellDesc& L, int phase, const float* z, const float* hz, const float* hprev,
-                const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
-  const int G = L.G;
-  const int64_t nb = L.Hp / kPanel;
-  for (int64_t hb = 0; hb < nb; ++hb) {
-    for (int v = 0; v < PV; ++v) {
-      const int64_t off = hb * kPanel + v * VL;
-      const float* zb = z + hb * G * kPanel + v * VL;
-      switch (L.kind) {
-        case CellKind::SimpleRNN:
-          st(hn + off, act_vec(L.act, ld(zb)));
-          break;
-        case CellKind::LSTM: {
-          const vf i = act_vec(L.rec_act, ld(zb));
-          const vf f = act_vec(L.rec_act, ld(zb + kPanel));
-          const vf g = act_vec(L.act, ld(zb + 2 * kPanel));
-          const vf o = act_vec(L.rec_act, ld(zb + 3 * kPanel));
-          const vf c = f * ld(cprev + off) + i * g;
-          st(cn + off, c);
-          st(hn + off, o * act_vec(L.act, c));
-          break;
-        }
-        case CellKind::GRU: {
-          const float* hb_ = hz + hb * (L.reset_after ? 3 : 2) * kPanel + v * VL;
-          if (L.reset_after) {
-            const vf zg = act_vec(L.rec_act, ld(zb) + ld(hb_));
-            const vf rg = act_vec(L.rec_act, ld(zb + kPanel) + ld(hb_ + kPanel));
-            const vf hh = act_vec(L.act, ld(zb + 2 * kPanel) + rg * ld(hb_ + 2 * kPanel));
-            const vf hp = ld(hprev + off);
-            st(hn + off, zg * hp + (1.0f - zg) * hh);
-          } else if (phase == 0) {
-            const vf zg = act_vec(L.rec_act, ld(zb) + ld(hb_));
-            const vf rg = act_vec(L.rec_act, ld(zb + kPanel) + ld(hb_ + kPanel));
-            st(zsave + off, zg);
-            st(rh + off, rg * ld(hprev + off));
-          } else {
-            const vf hh = act_vec(L.act, ld(zb + 2 * kPanel));
-            const vf zg = ld(zsave + off);
-            st(hn + off, zg * ld(hprev + off) + (1.0f - zg) * hh);
-          }
-          break;
-        }
+// 16 units: gate g's pre-activations at zb + 16g (bias and x@W included); hb likewise
+// holds GRU's h@U (reset_after: all 3 gates plus the recurrent bias; else z and r); u2:
+// GRU reset_after=False, (r*h)@U_h. The state pointers point at these 16 units. Padded
+// units compute harmless finite values that are never read (GEMMs use K = H, and
+// outputs copy H units). STD: Keras's default tanh/sigmoid pair, inlined.
+template <bool STD>
+PYRNN_INLINE void block(const CellDesc& L, int phase, const float* zb, const float* hb, const float* u2,
+                        const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
+  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
+  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
+  for (int v = 0; v < PV; ++v) {
+    const int o = v * VL;
+    switch (L.kind) {
+      case CellKind::SimpleRNN:
+        st(hn + o, act(ld(zb + o)));
+        break;
+      case CellKind::LSTM: {
+        const vf i = rec(ld(zb + o));
+        const vf f = rec(ld(zb + kPanel + o));
+        const vf g = act(ld(zb + 2 * kPanel + o));
+        const vf og = rec(ld(zb + 3 * kPanel + o));
+        const vf c = f * ld(cprev + o) + i * g;
+        st(cn + o, c);
+        st(hn + o, og * act(c));
+        break;
       }
+      case CellKind::GRU:
+        if (L.reset_after) {
+          const vf zg = rec(ld(zb + o) + ld(hb + o));
+          const vf rg = rec(ld(zb + kPanel + o) + ld(hb + kPanel + o));
+          const vf hh = act(ld(zb + 2 * kPanel + o) + rg * ld(hb + 2 * kPanel + o));
+          st(hn + o, zg * ld(hprev + o) + (1.0f - zg) * hh);
+        } else if (phase == 0) {
+          const vf zg = rec(ld(zb + o) + ld(hb + o));
+          const vf rg = rec(ld(zb + kPanel + o) + ld(hb + kPanel + o));
+          st(zsave + o, zg);
+          st(rh + o, rg * ld(hprev + o));
+        } else {
+          const vf hh = act(ld(zb + 2 * kPanel + o) + ld(u2 + o));
+          const vf zg = ld(zsave + o);
+          st(hn + o, zg * ld(hprev + o) + (1.0f - zg) * hh);
+        }
+        break;
     }
   }
+}
+
+// The tail's G gate runs of r values, spread into G zero-padded 16-float panels.
+inline void spread_tail(float* dst, const float* src, int G, int64_t r) {
+  memset(dst, 0, sizeof(float) * G * kPanel);
+  for (int g = 0; g < G; ++g) memcpy(dst + g * kPanel, src + g * r, sizeof(float) * r);
+}
+
+// Fused path: every activation is elementwise, so each block is finished while its
+// gate values are in registers.
+template <bool STD>
+void step_fused_t(const CellDesc& L, int phase, const float* z, const float* hz, const float* u2,
+                  const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
+  const int G = L.G, hg = L.kind == CellKind::GRU ? (L.reset_after ? 3 : 2) : 0;
+  const int64_t nf = L.H / kPanel, r = L.H - nf * kPanel;
+  for (int64_t b = 0; b < nf; ++b) {
+    const int64_t o = b * kPanel;
+    block<STD>(L, phase, z + b * G * kPanel, hz + b * hg * kPanel, u2 + o, hprev + o, cprev + o, hn + o,
+               cn + o, zsave + o, rh + o);
+  }
+  if (r) {
+    alignas(64) float zt[4 * kPanel], ht[3 * kPanel];
+    spread_tail(zt, z + nf * G * kPanel, G, r);
+    if (hg) spread_tail(ht, hz + nf * hg * kPanel, hg, r);
+    const int64_t o = nf * kPanel;
+    block<STD>(L, phase, zt, ht, u2 + o, hprev + o, cprev + o, hn + o, cn + o, zsave + o, rh + o);
+  }
+}
+
+inline void step_fused(const CellDesc& L, int phase, const float* z, const float* hz, const float* u2,
+                       const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
+  if (L.act == Act::Tanh && L.rec_act == Act::Sigmoid)
+    step_fused_t<true>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh);
+  else
+    step_fused_t<false>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh);
 }
 
 // Staged path, for row-wise activations (softmax & co. over the units of a gate):
 // each gate's pre-activations are gathered into a contiguous row, activated as a
 // whole, then combined. `s` has room for 8*Hp floats.
-void step_staged(const CellDesc& L, int phase, const float* z, const float* hz, const float* hprev,
-                 const float* cprev, float* hn, float* cn, float* zsave, float* rh, float* s) {
+void step_staged(const CellDesc& L, int phase, const float* z, const float* hz, const float* u2,
+                 const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh,
+                 float* s) {
   const int G = L.G;
   const int64_t H = L.H, Hp = L.Hp;
   float* a = s;           // each stage row has 2*Hp floats (sparsemax sorts after the row)
@@ -361,14 +471,14 @@ void step_staged(const CellDesc& L, int phase, const float* z, const float* hz, 
   float* d = s + 6 * Hp;
   switch (L.kind) {
     case CellKind::SimpleRNN:
-      for (int64_t j = 0; j < H; ++j) a[j] = z[gidx(G, 0, j)];
+      for (int64_t j = 0; j < H; ++j) a[j] = z[gidx(G, H, 0, j)];
       act_rows(L.act, a, 1, H, H);
       for (int64_t j = 0; j < H; ++j) hn[j] = a[j];
       break;
     case CellKind::LSTM:
       for (int64_t j = 0; j < H; ++j) {
-        a[j] = z[gidx(G, 0, j)]; b[j] = z[gidx(G, 1, j)];
-        c[j] = z[gidx(G, 2, j)]; d[j] = z[gidx(G, 3, j)];
+        a[j] = z[gidx(G, H, 0, j)]; b[j] = z[gidx(G, H, 1, j)];
+        c[j] = z[gidx(G, H, 2, j)]; d[j] = z[gidx(G, H, 3, j)];
       }
       act_rows(L.rec_act, a, 1, H, H); act_rows(L.rec_act, b, 1, H, H);
       act_rows(L.act, c, 1, H, H); act_rows(L.rec_act, d, 1, H, H);
@@ -380,17 +490,17 @@ void step_staged(const CellDesc& L, int phase, const float* z, const float* hz, 
       const int hg = L.reset_after ? 3 : 2;
       if (L.reset_after || phase == 0) {
         for (int64_t j = 0; j < H; ++j) {
-          a[j] = z[gidx(G, 0, j)] + hz[gidx(hg, 0, j)];
-          b[j] = z[gidx(G, 1, j)] + hz[gidx(hg, 1, j)];
+          a[j] = z[gidx(G, H, 0, j)] + hz[gidx(hg, H, 0, j)];
+          b[j] = z[gidx(G, H, 1, j)] + hz[gidx(hg, H, 1, j)];
         }
         act_rows(L.rec_act, a, 1, H, H); act_rows(L.rec_act, b, 1, H, H);
         if (!L.reset_after) {
           for (int64_t j = 0; j < H; ++j) { zsave[j] = a[j]; rh[j] = b[j] * hprev[j]; }
           break;
         }
-        for (int64_t j = 0; j < H; ++j) c[j] = z[gidx(G, 2, j)] + b[j] * hz[gidx(hg, 2, j)];
+        for (int64_t j = 0; j < H; ++j) c[j] = z[gidx(G, H, 2, j)] + b[j] * hz[gidx(hg, H, 2, j)];
       } else {
-        for (int64_t j = 0; j < H; ++j) { a[j] = zsave[j]; c[j] = z[gidx(G, 2, j)]; }
+        for (int64_t j = 0; j < H; ++j) { a[j] = zsave[j]; c[j] = z[gidx(G, H, 2, j)] + u2[j]; }
       }
       act_rows(L.act, c, 1, H, H);
       for (int64_t j = 0; j < H; ++j) hn[j] = a[j] * hprev[j] + (1.0f - a[j]) * c[j];
@@ -413,15 +523,21 @@ inline void copy_row(float* dst, const float* src, int64_t n) { memcpy(dst, src,
 }  // namespace
 
 // One recurrent layer over the whole sequence.
+//
+// Each timestep runs in blocks of rows small enough that their gate pre-activations stay
+// in L1 from the GEMMs through the gate math and the outputs. Inputs of at most
+// kFoldInputs features are projected inside the step (one more short GEMM on the block);
+// wider ones are projected for a chunk of timesteps at once, before the recurrence.
 void run(const CellDesc& L, const RunArgs& a) {
   FlushDenormals ftz;
-  const int64_t B = a.B, T = a.T, D = L.D, H = L.H, Hp = L.Hp, G = L.G;
-  const int64_t ldz = G * Hp;
-  const int64_t npan = ldz / kPanel;
-  const int64_t tc = a.tchunk < 1 ? 1 : (a.tchunk > T ? T : a.tchunk);
+  const int64_t B = a.B, T = a.T, D = L.D, H = L.H, Hp = L.Hp;
+  const int64_t ldz = L.Z, npan = ldz / kPanel, ldh = L.Zh;
+  const bool fold = D <= kFoldInputs;
+  const int64_t tc = fold ? 1 : (a.tchunk < 1 ? 1 : (a.tchunk > T ? T : a.tchunk));
   const bool lstm = L.kind == CellKind::LSTM, gru = L.kind == CellKind::GRU;
   const bool staged = is_rowwise(L.act) || is_rowwise(L.rec_act);
-  const int hg = gru ? (L.reset_after ? 3 : 2) : 0;
+  int64_t rb = (4096 / ldz) / 4 * 4;  // rows per block: about 16 KB of gate pre-activations
+  rb = rb < 4 ? 4 : (rb > B ? B : rb);
 
   float* s = a.scratch;
   float* xw = s; s += tc * B * ldz;
@@ -429,15 +545,15 @@ void run(const CellDesc& L, const RunArgs& a) {
   float* hnx = s; s += B * Hp;
   float* cc = s; s += B * Hp;
   float* cnx = s; s += B * Hp;
-  float* hz = s; s += B * hg * Hp;
+  float* hz = s; s += B * ldh;
+  float* u2 = s; s += B * Hp;
   float* zsave = s; s += B * Hp;
   float* rh = s; s += B * Hp;
   float* prev = s; s += B * Hp;
   float* stage = s;
 
   memset(hc, 0, sizeof(float) * 4 * B * Hp);
-  memset(prev, 0, sizeof(float) * B * Hp);
-  memset(rh, 0, sizeof(float) * B * Hp);
+  memset(u2, 0, sizeof(float) * 4 * B * Hp);  // u2, zsave, rh, prev
   for (int64_t b = 0; b < B; ++b) {
     if (a.h0) copy_row(hc + b * Hp, a.h0 + b * H, H);
     if (lstm && a.c0) copy_row(cc + b * Hp, a.c0 + b * H, H);
@@ -446,64 +562,77 @@ void run(const CellDesc& L, const RunArgs& a) {
 
   for (int64_t k0 = 0; k0 < T; k0 += tc) {
     const int64_t n = (T - k0) < tc ? (T - k0) : tc;
-    // Input projection for steps k0..k0+n-1 (processing order), layout [step][b][G*Hp].
-    for (int64_t r = 0; r < n * B; ++r) copy_row(xw + r * ldz, L.bias_x, ldz);
-    if (B >= n) {
-      for (int64_t kk = 0; kk < n; ++kk) {
-        const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
-        gemm(true, B, npan, D, a.x + t * D, T * D, L.W, xw + kk * B * ldz, ldz, kPanel);
-      }
-    } else {
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t t = a.go_backwards ? T - 1 - k0 : k0;
-        const int64_t lda = a.go_backwards ? -D : D;
-        gemm(true, n, npan, D, a.x + (b * T + t) * D, lda, L.W, xw + b * ldz, B * ldz, kPanel);
+    if (!fold) {
+      // Input projection for steps k0..k0+n-1 (processing order), layout [step][b][Z].
+      for (int64_t r = 0; r < n * B; ++r) copy_row(xw + r * ldz, L.bias_x, ldz);
+      if (B >= n) {
+        for (int64_t kk = 0; kk < n; ++kk) {
+          const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
+          gemm(true, B, npan, D, a.x + t * D, T * D, L.W, xw + kk * B * ldz, ldz);
+        }
+      } else {
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t t = a.go_backwards ? T - 1 - k0 : k0;
+          const int64_t lda = a.go_backwards ? -D : D;
+          gemm(true, n, npan, D, a.x + (b * T + t) * D, lda, L.W, xw + b * ldz, B * ldz);
+        }
       }
     }
 
     for (int64_t kk = 0; kk < n; ++kk) {
       const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
-      float* z = xw + kk * B * ldz;
-      // Recurrent projection for all rows at once.
-      if (!gru) {
-        gemm(true, B, npan, H, hc, Hp, L.U, z, ldz, kPanel);
-      } else if (L.reset_after) {
-        for (int64_t b = 0; b < B; ++b) copy_row(hz + b * 3 * Hp, L.bias_h, 3 * Hp);
-        gemm(true, B, npan, H, hc, Hp, L.U, hz, 3 * Hp, kPanel);
-      } else {
-        gemm(false, B, 2 * Hp / kPanel, H, hc, Hp, L.U, hz, 2 * Hp, kPanel);
-      }
-      const int phases = (gru && !L.reset_after) ? 2 : 1;
-      for (int ph = 0; ph < phases; ++ph) {
-        if (ph == 1)  // candidate: z[:, h-block] += (r * h) @ U_h
-          gemm(true, B, Hp / kPanel, H, rh, Hp, L.U2, z + 2 * kPanel, ldz, 3 * kPanel);
-        for (int64_t b = 0; b < B; ++b) {
-          const float* zb = z + b * ldz;
-          const float* hzb = hz + b * hg * Hp;
-          if (staged)
-            step_staged(L, ph, zb, hzb, hc + b * Hp, cc + b * Hp, hnx + b * Hp, cnx + b * Hp,
-                        zsave + b * Hp, rh + b * Hp, stage);
-          else
-            step_fused(L, ph, zb, hzb, hc + b * Hp, cc + b * Hp, hnx + b * Hp, cnx + b * Hp,
-                       zsave + b * Hp, rh + b * Hp);
+      const bool rev = k & 1;  // alternate the weight streaming order between steps
+      for (int64_t b0 = 0; b0 < B; b0 += rb) {
+        const int64_t nb = (B - b0) < rb ? (B - b0) : rb;
+        float* z = fold ? xw : xw + (kk * B + b0) * ldz;
+        if (fold) {
+          for (int64_t b = 0; b < nb; ++b) copy_row(z + b * ldz, L.bias_x, ldz);
+          gemm(true, nb, npan, D, a.x + (b0 * T + t) * D, T * D, L.W, z, ldz, rev);
         }
-      }
-      // Keras's masked-step rule: a masked sample keeps its states; its output repeats
-      // the last valid output (zeros before the first one) or is zero.
-      for (int64_t b = 0; b < B; ++b) {
-        const bool valid = !a.mask || a.mask[b * T + t];
-        float* hn_b = hnx + b * Hp;
-        if (!valid) {
-          copy_row(hn_b, hc + b * Hp, Hp);
-          if (lstm) copy_row(cnx + b * Hp, cc + b * Hp, Hp);
+        float* hcb = hc + b0 * Hp;
+        float* hzb = hz + b0 * ldh;
+        float* u2b = u2 + b0 * Hp;
+        float* rhb = rh + b0 * Hp;
+        // Recurrent projection for the block's rows.
+        if (!gru) {
+          gemm(true, nb, npan, H, hcb, Hp, L.U, z, ldz, rev);
+        } else if (L.reset_after) {
+          for (int64_t b = 0; b < nb; ++b) copy_row(hzb + b * ldh, L.bias_h, ldh);
+          gemm(true, nb, ldh / kPanel, H, hcb, Hp, L.U, hzb, ldh, rev);
+        } else {
+          gemm(false, nb, ldh / kPanel, H, hcb, Hp, L.U, hzb, ldh, rev);
         }
-        if (a.return_sequences) {
-          float* yo = a.y + (b * T + k) * H;
-          if (valid) copy_row(yo, hn_b, H);
-          else if (a.zero_output_for_mask) memset(yo, 0, sizeof(float) * H);
-          else copy_row(yo, prev + b * Hp, H);
+        const int phases = (gru && !L.reset_after) ? 2 : 1;
+        for (int ph = 0; ph < phases; ++ph) {
+          if (ph == 1)  // candidate: (r * h) @ U_h
+            gemm(false, nb, Hp / kPanel, H, rhb, Hp, L.U2, u2b, Hp, rev);
+          for (int64_t b = 0; b < nb; ++b) {
+            const int64_t o = (b0 + b) * Hp;
+            if (staged)
+              step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
+                          zsave + o, rh + o, stage);
+            else
+              step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
+                         zsave + o, rh + o);
+          }
         }
-        if (a.mask && valid) copy_row(prev + b * Hp, hn_b, H);
+        // Keras's masked-step rule: a masked sample keeps its states; its output repeats
+        // the last valid output (zeros before the first one) or is zero.
+        for (int64_t b = b0; b < b0 + nb; ++b) {
+          const bool valid = !a.mask || a.mask[b * T + t];
+          float* hn_b = hnx + b * Hp;
+          if (!valid) {
+            copy_row(hn_b, hc + b * Hp, Hp);
+            if (lstm) copy_row(cnx + b * Hp, cc + b * Hp, Hp);
+          }
+          if (a.return_sequences) {
+            float* yo = a.y + (b * T + k) * H;
+            if (valid) copy_row(yo, hn_b, H);
+            else if (a.zero_output_for_mask) memset(yo, 0, sizeof(float) * H);
+            else copy_row(yo, prev + b * Hp, H);
+          }
+          if (a.mask && valid) copy_row(prev + b * Hp, hn_b, H);
+        }
       }
       float* tmp = hc; hc = hnx; hnx = tmp;
       tmp = cc; cc = cnx; cnx = tmp;
@@ -526,7 +655,7 @@ void activation(Act act, float* data, int64_t rows, int64_t n, int64_t stride) {
 void gemm_packed(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
                  float* C, int64_t ldc) {
   FlushDenormals ftz;
-  gemm(acc, M, npan, K, A, lda, P, C, ldc, kPanel);
+  gemm(acc, M, npan, K, A, lda, P, C, ldc);
 }
 
 }  // namespace PYRNN_ISA_NS

@@ -29,27 +29,39 @@ int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3
 
 }  // namespace
 
-AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng, int64_t Hp) {
-  const int64_t nb = Hp / kPanel;
-  AlignedBuffer out(nb * ng * K * kPanel);
+int64_t gate_cols(int64_t H, int G) {
+  const int64_t nf = H / kPanel;
+  return nf * G * kPanel + round_up(G * (H - nf * kPanel), kPanel);
+}
+
+namespace {
+
+// Column of gate g, unit j (kernels_impl.h's gidx, kept apart from the per-ISA code).
+int64_t gate_col(int G, int64_t H, int g, int64_t j) {
+  const int64_t nf = H / kPanel;
+  if (j < nf * kPanel) return (j / kPanel) * G * kPanel + g * kPanel + j % kPanel;
+  return nf * G * kPanel + g * (H - nf * kPanel) + (j - nf * kPanel);
+}
+
+}  // namespace
+
+AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng) {
+  AlignedBuffer out(gate_cols(H, ng) * K);  // zeroed
   float* o = out.data();
-  for (int64_t hb = 0; hb < nb; ++hb)
-    for (int g = 0; g < ng; ++g) {
-      float* panel = o + (hb * ng + g) * K * kPanel;
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t l = 0; l < kPanel; ++l) {
-          const int64_t j = hb * kPanel + l;
-          if (j < H) panel[k * kPanel + l] = m[k * G * H + (g0 + g) * H + j];
-        }
+  for (int g = 0; g < ng; ++g)
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t col = gate_col(ng, H, g, j);
+      float* panel = o + (col / kPanel) * K * kPanel + col % kPanel;
+      for (int64_t k = 0; k < K; ++k) panel[k * kPanel] = m[k * G * H + (g0 + g) * H + j];
     }
   return out;
 }
 
-AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp) {
-  AlignedBuffer out(G * Hp);
+AlignedBuffer pack_bias(const float* b, int64_t H, int G) {
+  AlignedBuffer out(gate_cols(H, G));
   if (b)
     for (int g = 0; g < G; ++g)
-      for (int64_t j = 0; j < H; ++j) out.data()[(j / kPanel) * G * kPanel + g * kPanel + j % kPanel] = b[g * H + j];
+      for (int64_t j = 0; j < H; ++j) out.data()[gate_col(G, H, g, j)] = b[g * H + j];
   return out;
 }
 
@@ -71,18 +83,20 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   desc_.H = static_cast<int32_t>(H);
   desc_.Hp = static_cast<int32_t>(Hp);
   desc_.G = G;
+  desc_.Z = static_cast<int32_t>(gate_cols(H, G));
+  desc_.Zh = opt.kind != CellKind::GRU ? 0 : static_cast<int32_t>(gate_cols(H, opt.reset_after ? 3 : 2));
   desc_.reset_after = opt.reset_after;
   desc_.act = opt.act;
   desc_.rec_act = opt.rec_act;
-  W_ = pack_panels(kernel, D, H, G, 0, G, Hp);
-  bx_ = pack_bias(bias, H, G, Hp);
+  W_ = pack_panels(kernel, D, H, G, 0, G);
+  bx_ = pack_bias(bias, H, G);
   if (opt.kind == CellKind::GRU && !opt.reset_after) {
-    U_ = pack_panels(recurrent, H, H, G, 0, 2, Hp);
-    U2_ = pack_panels(recurrent, H, H, G, 2, 1, Hp);
+    U_ = pack_panels(recurrent, H, H, G, 0, 2);
+    U2_ = pack_panels(recurrent, H, H, G, 2, 1);
   } else {
-    U_ = pack_panels(recurrent, H, H, G, 0, G, Hp);
+    U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
-  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G, Hp);
+  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
   desc_.W = W_.data();
   desc_.bias_x = bx_.data();
   desc_.U = U_.data();
@@ -99,8 +113,7 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
                          const float* prev0) const {
   if (B == 0) return;
   if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
-  const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.G * Hp;
-  const int64_t hg = desc_.kind == CellKind::GRU ? 3 : 0;
+  const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.Z, ldh = desc_.Zh;
   const int64_t ystep = opt_.return_sequences ? T * H : H;
 
   // Rows are independent, so batch rows are split across threads; each chunk runs the
@@ -113,11 +126,12 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
 
   parallel_for(static_cast<int>(chunks), [&](int i) {
     const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
-    // Input projections for up to ~4 MB of gate pre-activations at a time.
+    // Input projections for up to ~4 MB of gate pre-activations at a time (narrow
+    // inputs are projected inside each step: one step's worth).
     const int64_t per_step = nb * ldz;
-    int64_t tc = (int64_t(1) << 20) / per_step;
+    int64_t tc = D <= kFoldInputs ? 1 : (int64_t(1) << 20) / per_step;
     tc = tc < 1 ? 1 : (tc > T ? T : tc);
-    AlignedBuffer scratch(tc * per_step + nb * Hp * (8 + hg) + 8 * Hp + 64, /*zero=*/false);
+    AlignedBuffer scratch(tc * per_step + nb * (8 * Hp + ldh) + 8 * Hp + 64, /*zero=*/false);
     RunArgs a{};
     a.B = nb;
     a.T = T;

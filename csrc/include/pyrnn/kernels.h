@@ -27,24 +27,32 @@ enum class Act : int32_t {
   Count_
 };
 
-// A packed cell. Gate g of hidden block hb (16 units) occupies panel hb*G + g, so the
-// gate pre-activations of one block sit next to each other in the GEMM output and the
-// gate math runs on whole aligned vectors. Units are padded to Hp (multiple of 16);
-// padded weights and biases are zero.
+// Inputs with at most this many features are projected inside each timestep rather
+// than for a chunk of timesteps ahead of the recurrence.
+constexpr int kFoldInputs = 16;
+
+// A packed cell. Gate columns are laid out for the gate math: each full block of 16
+// units holds its G gate panels side by side (panel hb*G + g), so a block's gate
+// pre-activations sit next to each other in the GEMM output and the gate math runs on
+// whole aligned vectors. The last H % 16 units follow, gate by gate without padding
+// (G runs of H % 16 columns), rounded up to a whole panel: no gate is padded to 16
+// units, which keeps the weights small (LSTM(50): 13 panels instead of 16).
 struct CellDesc {
   CellKind kind;
   int32_t D;   // input features
   int32_t H;   // units
-  int32_t Hp;  // units rounded up to kPanel
+  int32_t Hp;  // units rounded up to kPanel: the stride of per-unit state rows
   int32_t G;   // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
+  int32_t Z;   // packed columns of the G gates (a multiple of kPanel)
+  int32_t Zh;  // GRU: packed columns of h@U (reset_after: Z; else the z and r gates); 0 otherwise
   bool reset_after;  // GRU only
   Act act;
   Act rec_act;
-  const float* W;       // (G*Hp/16) panels of D x 16
-  const float* bias_x;  // G*Hp, interleaved like the panels (zeros without bias)
-  const float* U;       // recurrent panels; GRU reset_after=False: the z,r part (2*Hp/16 panels of H x 16)
+  const float* W;       // Z/16 panels of D x 16
+  const float* bias_x;  // Z floats, laid out like the panels (zeros without bias)
+  const float* U;       // recurrent panels (Z/16, or Zh/16 for GRU, of H x 16)
   const float* U2;      // GRU reset_after=False: the candidate part (Hp/16 panels of H x 16)
-  const float* bias_h;  // GRU reset_after=True: recurrent bias, 3*Hp interleaved
+  const float* bias_h;  // GRU reset_after=True: recurrent bias, Z floats
 };
 
 struct RunArgs {

@@ -24,13 +24,16 @@ class AlignedBuffer {
   int64_t n_ = 0;
 };
 
-// Packs gate blocks [g0, g0+ng) of a Keras (K, G*H) matrix into 16-wide panels: panel
-// hb*ng + g holds units hb*16..hb*16+15 of gate g0+g, as K rows of 16 floats; units
-// beyond H are zero up to Hp (a multiple of 16). G = 1 packs a plain (K, N) matrix.
-AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng, int64_t Hp);
+// Packed columns for G gates of H units (the CellDesc layout; a multiple of kPanel).
+int64_t gate_cols(int64_t H, int G);
 
-// A (G*H,) bias into the interleaved (G*Hp) layout of the packed GEMM output.
-AlignedBuffer pack_bias(const float* b, int64_t H, int G, int64_t Hp);
+// Packs gate blocks [g0, g0+ng) of a Keras (K, G*H) matrix into 16-wide panels of K
+// rows, in the CellDesc layout for ng gates (gate_cols(H, ng) columns; padding is
+// zero). G = 1 packs a plain (K, N) matrix, its columns padded to a multiple of 16.
+AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng);
+
+// A (G*H,) bias into the same layout (gate_cols(H, G) floats).
+AlignedBuffer pack_bias(const float* b, int64_t H, int G);
 
 // Rounds v up to a multiple of m.
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
