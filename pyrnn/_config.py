@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from . import _core
 
@@ -62,8 +62,38 @@ def config() -> Dict[str, Any]:
         "cpu_features": _core.cpu_features(),
         "threads": _core.num_threads(),
         "memory_limit_bytes": _core.memory_limit(),
-        "cuda": "compiled" if _core.cuda_compiled else "not compiled (CPU-only build)",
+        "cuda": cuda_status(),
     }
+
+
+def cuda_status() -> str:
+    """The CUDA build and runtime status in words."""
+    if not _core.cuda_compiled:
+        return "not compiled (CPU-only build; PYRNN_CUDA=1 pip install . builds the CUDA kernels)"
+    return "compiled; " + _core.cuda_runtime_info()
+
+
+def cuda_device_index(device: Any, owner: str) -> Optional[int]:
+    """None for ``device="cpu"``; the device index for "cuda" / "cuda:N", after checking
+    that this build has the CUDA kernels and that the device exists."""
+    if device is None or device == "cpu":
+        return None
+    index = None
+    if isinstance(device, str) and device == "cuda":
+        index = 0
+    elif isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit():
+        index = int(device[5:])
+    if index is None:
+        raise ValueError(f"{owner}: device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if not _core.cuda_compiled:
+        raise RuntimeError(
+            f"{owner}: device={device!r} needs pyrnn built with CUDA, and this build is CPU-only; "
+            "rebuild with `PYRNN_CUDA=1 pip install .` (needs the CUDA toolkit)"
+        )
+    count = _core.cuda_device_count()
+    if index >= count:
+        raise RuntimeError(f"{owner}: device={device!r} is not available ({_core.cuda_runtime_info()})")
+    return index
 
 
 def show_config() -> Dict[str, Any]:

@@ -43,6 +43,35 @@ class RecurrentLayer:
         c0: Optional[npt.ArrayLike] = None,
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
+# Only in CUDA builds (cuda_compiled is True):
+def cuda_device_count() -> int: ...
+def cuda_runtime_info() -> str: ...
+
+class CudaRecurrentLayer:
+    def __init__(
+        self,
+        kind: int,
+        act: int,
+        rec_act: int,
+        reset_after: bool,
+        go_backwards: bool,
+        return_sequences: bool,
+        zero_output_for_mask: bool,
+        kernel: npt.ArrayLike,
+        recurrent_kernel: npt.ArrayLike,
+        bias: Optional[npt.ArrayLike] = None,
+        device: int = 0,
+    ) -> None: ...
+    @property
+    def device(self) -> int: ...
+    def run(
+        self,
+        x: npt.ArrayLike,
+        mask: Optional[npt.ArrayLike] = None,
+        h0: Optional[npt.ArrayLike] = None,
+        c0: Optional[npt.ArrayLike] = None,
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
 def run_bidirectional(
     forward: RecurrentLayer,
     backward: RecurrentLayer,

@@ -3,6 +3,10 @@
 Weights use Keras's layout (``kernel`` (D, G*H), ``recurrent_kernel`` (H, G*H),
 ``bias``); gate order is i, f, c, o for LSTM and z, r, h for GRU. Python validates
 and explains; one call into C++ runs the whole sequence with the GIL released.
+
+``device="cuda"`` (or "cuda:N") runs a layer on a GPU in a CUDA build of pyrnn
+(``PYRNN_CUDA=1 pip install .``), with numpy arrays copied in and out; asking for it
+in a CPU-only build, or without a GPU, raises a RuntimeError that says which.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core, _keras
+from . import _config, _core, _keras
 from .activations import canonical_name, resolve
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
@@ -70,6 +74,7 @@ class _Recurrent:
         reset_after: bool,
         keras_version: int,
         name: Optional[str],
+        device: str = "cpu",
     ) -> None:
         cls = type(self).__name__
         self.name = name or cls.lower()
@@ -109,7 +114,11 @@ class _Recurrent:
         self.reset_after = bool(reset_after)
         self.use_bias = bias is not None
         self._weights = (kernel, recurrent_kernel, bias)
-        self._impl = _core.RecurrentLayer(
+        cuda_index = _config.cuda_device_index(device, owner)
+        self.device = "cpu" if cuda_index is None else f"cuda:{cuda_index}"
+        native = _core.RecurrentLayer if cuda_index is None else _core.CudaRecurrentLayer
+        extra = {} if cuda_index is None else {"device": cuda_index}
+        self._impl = native(
             self._KIND,
             resolve(activation, keras_version),
             resolve(recurrent_activation, keras_version) if G > 1 else 0,
@@ -120,6 +129,7 @@ class _Recurrent:
             kernel,
             recurrent_kernel,
             bias,
+            **extra,
         )
 
     # -- public API ---------------------------------------------------------------
@@ -160,19 +170,22 @@ class _Recurrent:
                 opts.append(f"{flag}=True")
         if not self.use_bias:
             opts.append("use_bias=False")
+        if self.device != "cpu":
+            opts.append(f"device={self.device!r}")
         return f"pyrnn.{type(self).__name__}({', '.join(opts)}, name={self.name!r})"
 
     # -- Keras interop ------------------------------------------------------------
 
     @classmethod
-    def from_keras(cls, obj: Any):
+    def from_keras(cls, obj: Any, device: str = "cpu"):
         """Build from a Keras layer of this class, or a model holding exactly one.
 
         Works with Keras 3 and tf-keras 2 objects; the activations follow the
-        object's Keras version.
+        object's Keras version. ``device``: "cpu", or "cuda" / "cuda:N" in a CUDA build.
         """
         layer = _keras.find_layer(obj, cls.__name__)
-        return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=_keras.keras_major(layer))
+        return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=_keras.keras_major(layer),
+                               device=device)
 
     @classmethod
     def from_config(cls, config: dict, weights: Sequence[np.ndarray], keras_version: int = 3, **overrides: Any):
@@ -272,11 +285,13 @@ class SimpleRNN(_Recurrent):
         zero_output_for_mask: bool = False,
         keras_version: int = 3,
         name: Optional[str] = None,
+        device: str = "cpu",
     ) -> None:
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=None,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=False, keras_version=keras_version, name=name,
+            device=device,
         )
 
 
@@ -301,11 +316,13 @@ class LSTM(_Recurrent):
         zero_output_for_mask: bool = False,
         keras_version: int = 3,
         name: Optional[str] = None,
+        device: str = "cpu",
     ) -> None:
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=False, keras_version=keras_version, name=name,
+            device=device,
         )
 
 
@@ -331,11 +348,13 @@ class GRU(_Recurrent):
         zero_output_for_mask: bool = False,
         keras_version: int = 3,
         name: Optional[str] = None,
+        device: str = "cpu",
     ) -> None:
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=reset_after, keras_version=keras_version, name=name,
+            device=device,
         )
 
 
@@ -359,6 +378,12 @@ class Bidirectional:
             if not isinstance(layer, _Recurrent):
                 raise TypeError(
                     f"{owner}: {role} must be a pyrnn SimpleRNN, LSTM or GRU, got {type(layer).__name__}"
+                )
+        for role, layer in (("forward", forward), ("backward", backward)):
+            if layer.device != "cpu":
+                raise ValueError(
+                    f"{owner}: the {role} layer is on {layer.device}; Bidirectional runs on the CPU "
+                    "(build its layers with device='cpu')"
                 )
         if type(forward) is not type(backward):
             raise ValueError(

@@ -27,11 +27,6 @@ void register_config(py::module_& m) {
     throw py::import_error(std::string(e.what()) + " (from the PYRNN_ISA environment variable)");
   }
   m.attr("__version__") = PYRNN_VERSION;
-#ifdef PYRNN_WITH_CUDA
-  m.attr("cuda_compiled") = true;
-#else
-  m.attr("cuda_compiled") = false;
-#endif
   m.def("compiled_isas", &compiled_isas, "ISA tiers compiled into this build.");
   m.def("supported_isas", &supported_isas, "Compiled ISA tiers this CPU can run.");
   m.def("cpu_features", &cpu_features);

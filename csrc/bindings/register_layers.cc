@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "pyrnn/cuda.h"
 #include "pyrnn/layer.h"
 
 namespace py = pybind11;
@@ -32,7 +33,8 @@ struct Inputs {
   const uint8_t* mask;
 };
 
-Inputs check_inputs(const RecurrentLayer& l, const farray& x, const std::optional<u8array>& mask) {
+template <class Layer>
+Inputs check_inputs(const Layer& l, const farray& x, const std::optional<u8array>& mask) {
   if (x.ndim() != 3 || x.shape(2) != l.input_size())
     throw std::invalid_argument("x must be (batch, time, " + std::to_string(l.input_size()) + ")");
   Inputs in{x.shape(0), x.shape(1), x.data(), nullptr};
@@ -54,32 +56,70 @@ py::array_t<float> empty(std::initializer_list<py::ssize_t> shape) {
   return py::array_t<float>(std::vector<py::ssize_t>(shape));
 }
 
+// The constructor arguments shared by the CPU and CUDA layers, checked.
+struct Spec {
+  LayerOptions o;
+  int64_t D, H, bias_rows = 0;
+  const float* bias = nullptr;
+};
+
+Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
+               bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
+               const std::optional<farray>& bias) {
+  if (kind < 0 || kind > 2) throw std::invalid_argument("unknown cell kind");
+  if (act < 0 || act >= static_cast<int>(Act::Count_) || rec_act < 0 || rec_act >= static_cast<int>(Act::Count_))
+    throw std::invalid_argument("unknown activation code");
+  const int G = kind == 1 ? 4 : (kind == 2 ? 3 : 1);
+  if (kernel.ndim() != 2 || recurrent.ndim() != 2) throw std::invalid_argument("kernels must be 2-D");
+  Spec sp;
+  sp.D = kernel.shape(0);
+  sp.H = recurrent.shape(0);
+  if (kernel.shape(1) != G * sp.H || recurrent.shape(1) != G * sp.H)
+    throw std::invalid_argument("kernel/recurrent_kernel shapes disagree");
+  sp.o.kind = static_cast<CellKind>(kind);
+  sp.o.act = static_cast<Act>(act);
+  sp.o.rec_act = static_cast<Act>(rec_act);
+  sp.o.reset_after = reset_after;
+  sp.o.go_backwards = go_backwards;
+  sp.o.return_sequences = return_sequences;
+  sp.o.zero_output_for_mask = zero_output_for_mask;
+  if (bias) {
+    sp.bias_rows = bias->ndim() == 2 ? bias->shape(0) : 1;
+    if (bias->size() != sp.bias_rows * G * sp.H) throw std::invalid_argument("bias size disagrees with units");
+    sp.bias = bias->data();
+  }
+  return sp;
+}
+
 std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after,
                                            bool go_backwards, bool return_sequences,
                                            bool zero_output_for_mask, const farray& kernel,
                                            const farray& recurrent, const std::optional<farray>& bias) {
-  if (kind < 0 || kind > 2) throw std::invalid_argument("unknown cell kind");
-  const int G = kind == 1 ? 4 : (kind == 2 ? 3 : 1);
-  if (kernel.ndim() != 2 || recurrent.ndim() != 2) throw std::invalid_argument("kernels must be 2-D");
-  const int64_t D = kernel.shape(0), H = recurrent.shape(0);
-  if (kernel.shape(1) != G * H || recurrent.shape(1) != G * H)
-    throw std::invalid_argument("kernel/recurrent_kernel shapes disagree");
-  LayerOptions o;
-  o.kind = static_cast<CellKind>(kind);
-  o.act = static_cast<Act>(act);
-  o.rec_act = static_cast<Act>(rec_act);
-  o.reset_after = reset_after;
-  o.go_backwards = go_backwards;
-  o.return_sequences = return_sequences;
-  o.zero_output_for_mask = zero_output_for_mask;
-  const float* b = nullptr;
-  int64_t rows = 0;
-  if (bias) {
-    rows = bias->ndim() == 2 ? bias->shape(0) : 1;
-    if (bias->size() != rows * G * H) throw std::invalid_argument("bias size disagrees with units");
-    b = bias->data();
+  const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask,
+                            kernel, recurrent, bias);
+  return std::make_shared<RecurrentLayer>(sp.o, sp.D, sp.H, kernel.data(), recurrent.data(), sp.bias, sp.bias_rows);
+}
+
+// The run binding of both layer classes: (output, h, c) with c empty for non-LSTM cells.
+template <class Layer, class Run>
+py::tuple run_layer(Layer& l, const farray& x, const std::optional<u8array>& mask, const std::optional<farray>& h0,
+                    const std::optional<farray>& c0, Run&& run) {
+  const Inputs in = check_inputs(l, x, mask);
+  const int64_t H = l.units();
+  const bool lstm = l.options().kind == CellKind::LSTM;
+  auto y = l.options().return_sequences ? empty({in.B, in.T, H}) : empty({in.B, H});
+  auto h = empty({in.B, H});
+  auto c = empty({in.B, lstm ? H : 0});
+  const float* h0p = state_ptr(h0, in.B, H, "h0");
+  const float* c0p = lstm ? state_ptr(c0, in.B, H, "c0") : nullptr;
+  LayerOutputs out{y.mutable_data(), h.mutable_data(), lstm ? c.mutable_data() : nullptr};
+  {
+    // Inputs are held by the argument casters, outputs are fresh arrays no other
+    // thread can see, and the layer is immutable (or locks itself): safe without the GIL.
+    py::gil_scoped_release nogil;
+    run(in, h0p, c0p, out);
   }
-  return std::make_shared<RecurrentLayer>(o, D, H, kernel.data(), recurrent.data(), b, rows);
+  return py::make_tuple(y, h, c);
 }
 
 }  // namespace
@@ -96,25 +136,45 @@ void register_layers(py::module_& m) {
           "run",
           [](const RecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
              const std::optional<farray>& h0, const std::optional<farray>& c0) {
-            const Inputs in = check_inputs(l, x, mask);
-            const int64_t H = l.units();
-            const bool lstm = l.num_states() == 2;
-            auto y = l.options().return_sequences ? empty({in.B, in.T, H}) : empty({in.B, H});
-            auto h = empty({in.B, H});
-            auto c = empty({in.B, lstm ? H : 0});
-            const float* h0p = state_ptr(h0, in.B, H, "h0");
-            const float* c0p = lstm ? state_ptr(c0, in.B, H, "c0") : nullptr;
-            LayerOutputs out{y.mutable_data(), h.mutable_data(), lstm ? c.mutable_data() : nullptr};
-            {
-              // Inputs are held by the argument casters, outputs are fresh arrays no
-              // other thread can see, and the layer is immutable: safe without the GIL.
-              py::gil_scoped_release nogil;
+            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
+                                                   const LayerOutputs& out) {
               l.run(in.B, in.T, in.x, in.mask, h0p, c0p, out, l.options().zero_output_for_mask);
-            }
-            return py::make_tuple(y, h, c);
+            });
           },
           py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
           "Run the sequence; returns (output, h, c) with c empty for non-LSTM cells.");
+
+#ifdef PYRNN_WITH_CUDA
+  m.attr("cuda_compiled") = true;
+  m.def("cuda_device_count", &cuda_device_count, "CUDA devices the runtime sees (0 without a driver or GPU).");
+  m.def("cuda_runtime_info", &cuda_runtime_info);
+  py::class_<CudaRecurrentLayer, std::shared_ptr<CudaRecurrentLayer>>(m, "CudaRecurrentLayer")
+      .def(py::init([](int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
+                       bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
+                       const std::optional<farray>& bias, int device) {
+             const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences,
+                                       zero_output_for_mask, kernel, recurrent, bias);
+             return std::make_shared<CudaRecurrentLayer>(sp.o, sp.D, sp.H, kernel.data(), recurrent.data(), sp.bias,
+                                                         sp.bias_rows, device);
+           }),
+           py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"), py::arg("go_backwards"),
+           py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
+           py::arg("recurrent_kernel"), py::arg("bias") = py::none(), py::arg("device") = 0)
+      .def_property_readonly("device", &CudaRecurrentLayer::device)
+      .def(
+          "run",
+          [](CudaRecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
+             const std::optional<farray>& h0, const std::optional<farray>& c0) {
+            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
+                                                   const LayerOutputs& out) {
+              l.run_host(in.B, in.T, in.x, in.mask, h0p, c0p, out);
+            });
+          },
+          py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
+          "Run the sequence on the GPU (host arrays in and out); returns (output, h, c).");
+#else
+  m.attr("cuda_compiled") = false;
+#endif
 
   m.def(
       "run_bidirectional",
