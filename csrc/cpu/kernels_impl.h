@@ -149,42 +149,9 @@ PYRNN_INLINE vf vtanh(vf x) {
   return sel(x >= 9.0f, splat(1.0f), sel(x <= -9.0f, splat(-1.0f), vclip(t, -1.0f, 1.0f)));
 }
 
-// Scalar definitions, evaluated in double and rounded once: used for the less common
-// activations, which TF computes elementwise in float32 to a few ulp.
-inline double dsoftplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-
-float act_scalar(Act a, float xf) {
-  const double x = xf;
-  switch (a) {
-    case Act::Linear: return xf;
-    case Act::Tanh: return (float)tanh(x);
-    case Act::Sigmoid: return (float)(1.0 / (1.0 + exp(-x)));
-    case Act::HardSigmoid: { double v = x / 6.0 + 0.5; return (float)(v < 0 ? 0 : (v > 1 ? 1 : v)); }
-    case Act::HardSigmoidK2: { double v = 0.2 * x + 0.5; return (float)(v < 0 ? 0 : (v > 1 ? 1 : v)); }
-    case Act::Relu: return xf < 0.0f ? 0.0f : xf;
-    case Act::Relu6: return xf < 0.0f ? 0.0f : (xf > 6.0f ? 6.0f : xf);
-    case Act::LeakyRelu: return xf < 0.0f ? (float)(0.2 * x) : xf;
-    case Act::Elu: return xf > 0.0f ? xf : (float)expm1(x);
-    case Act::Selu: return (float)(1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * expm1(x)));
-    case Act::Softplus: return (float)dsoftplus(x);
-    case Act::Softsign: return (float)(x / (1.0 + fabs(x)));
-    case Act::Silu: return (float)(x / (1.0 + exp(-x)));
-    case Act::Gelu: return (float)(0.5 * x * (1.0 + erf(x * 0.70710678118654752440)));
-    case Act::Exponential: return (float)exp(x);
-    case Act::HardSilu: { double v = (x + 3.0) / 6.0; v = v < 0 ? 0 : (v > 1 ? 1 : v); return (float)(x * v); }
-    case Act::Mish: return (float)(x * tanh(dsoftplus(x)));
-    case Act::HardTanh: return xf < -1.0f ? -1.0f : (xf > 1.0f ? 1.0f : xf);
-    case Act::LogSigmoid: return (float)(-dsoftplus(-x));
-    case Act::Celu: return (float)((x > 0 ? x : 0.0) + expm1(x < 0 ? x : 0.0));
-    case Act::TanhShrink: return (float)(x - tanh(x));
-    case Act::SoftShrink: return xf > 0.5f ? (float)(x - 0.5) : (xf < -0.5f ? (float)(x + 0.5) : (xf != xf ? xf : 0.0f));
-    case Act::HardShrink: return fabsf(xf) > 0.5f ? xf : (xf != xf ? xf : 0.0f);
-    case Act::SparsePlus: return xf <= -1.0f ? 0.0f : (xf < 1.0f ? (float)(0.25 * (x + 1) * (x + 1)) : xf);
-    case Act::SparseSigmoid: return xf <= -1.0f ? 0.0f : (xf >= 1.0f ? 1.0f : (float)(0.5 * (x + 1)));
-    case Act::Squareplus: return (float)((x + sqrt(x * x + 4.0)) * 0.5);
-    default: return xf;  // row-wise kinds never reach here (see act_row)
-  }
-}
+#define PYRNN_ACT_FN inline
+#include "pyrnn/act_scalar.inc"
+#undef PYRNN_ACT_FN
 
 inline bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
 

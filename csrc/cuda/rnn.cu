@@ -30,39 +30,17 @@ void check(cudaError_t e, const char* what) {
 
 bool rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
 
-// Elementwise activations, as the CPU kernels' scalar definitions (csrc/cpu/kernels_impl.h).
-__device__ double dsoftplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+// Elementwise activations: the gate pair in float, the rest as the CPU kernels' scalar
+// definitions.
+#define PYRNN_ACT_FN __device__ inline
+#include "pyrnn/act_scalar.inc"
+#undef PYRNN_ACT_FN
 
-__device__ float act(Act a, float xf) {
-  const double x = xf;
+__device__ float act(Act a, float x) {
   switch (a) {
-    case Act::Linear: return xf;
-    case Act::Tanh: return tanhf(xf);
-    case Act::Sigmoid: return 1.0f / (1.0f + expf(-xf));
-    case Act::HardSigmoid: { float v = xf * (1.0f / 6.0f) + 0.5f; return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-    case Act::HardSigmoidK2: { float v = xf * 0.2f + 0.5f; return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-    case Act::Relu: return xf < 0.0f ? 0.0f : xf;
-    case Act::Relu6: return xf < 0.0f ? 0.0f : (xf > 6.0f ? 6.0f : xf);
-    case Act::LeakyRelu: return xf < 0.0f ? (float)(0.2 * x) : xf;
-    case Act::Elu: return xf > 0.0f ? xf : (float)expm1(x);
-    case Act::Selu: return (float)(1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * expm1(x)));
-    case Act::Softplus: return (float)dsoftplus(x);
-    case Act::Softsign: return (float)(x / (1.0 + fabs(x)));
-    case Act::Silu: return (float)(x / (1.0 + exp(-x)));
-    case Act::Gelu: return (float)(0.5 * x * (1.0 + erf(x * 0.70710678118654752440)));
-    case Act::Exponential: return (float)exp(x);
-    case Act::HardSilu: { double v = (x + 3.0) / 6.0; v = v < 0 ? 0 : (v > 1 ? 1 : v); return (float)(x * v); }
-    case Act::Mish: return (float)(x * tanh(dsoftplus(x)));
-    case Act::HardTanh: return xf < -1.0f ? -1.0f : (xf > 1.0f ? 1.0f : xf);
-    case Act::LogSigmoid: return (float)(-dsoftplus(-x));
-    case Act::Celu: return (float)((x > 0 ? x : 0.0) + expm1(x < 0 ? x : 0.0));
-    case Act::TanhShrink: return (float)(x - tanh(x));
-    case Act::SoftShrink: return xf > 0.5f ? (float)(x - 0.5) : (xf < -0.5f ? (float)(x + 0.5) : (xf != xf ? xf : 0.0f));
-    case Act::HardShrink: return fabsf(xf) > 0.5f ? xf : (xf != xf ? xf : 0.0f);
-    case Act::SparsePlus: return xf <= -1.0f ? 0.0f : (xf < 1.0f ? (float)(0.25 * (x + 1) * (x + 1)) : xf);
-    case Act::SparseSigmoid: return xf <= -1.0f ? 0.0f : (xf >= 1.0f ? 1.0f : (float)(0.5 * (x + 1)));
-    case Act::Squareplus: return (float)((x + sqrt(x * x + 4.0)) * 0.5);
-    default: return xf;  // row-wise kinds are refused at construction
+    case Act::Tanh: return tanhf(x);
+    case Act::Sigmoid: return 1.0f / (1.0f + expf(-x));
+    default: return act_scalar(a, x);  // row-wise kinds are refused at construction
   }
 }
 
