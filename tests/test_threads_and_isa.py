@@ -160,3 +160,45 @@ def test_pool_survives_fork():
     r = _run_python(code)
     assert r.returncode == 0, r.stderr
     assert float(r.stdout.strip()) == 0.0
+
+
+# Batches too small to split by rows, with enough arithmetic per step, run as a team that
+# splits the units (and the tail of H % 16 units) across threads, meeting once per step.
+TEAM_CASES = [
+    ("LSTM", 1, 50, {}),
+    ("LSTM", 3, 50, {"go_backwards": True}),
+    ("GRU", 12, 70, {}),
+    ("GRU", 12, 70, {"reset_after": False}),
+    ("SimpleRNN", 12, 130, {}),
+]
+
+
+@pytest.mark.parametrize("kind,features,units,options", TEAM_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("batch", [1, 2, 7])
+def test_unit_split_team_is_thread_invariant_and_exact(isa, threads, kind, features, units, options, batch):
+    import oracle
+
+    rng = np.random.default_rng(batch)
+    w = make_weights(kind, features, units, rng, reset_after=options.get("reset_after", True))
+    x = rng.normal(size=(batch, 49, features)).astype(np.float32)
+    mask = rng.random((batch, 49)) > 0.25
+    states = [rng.normal(size=(batch, units)).astype(np.float32) for _ in range(2 if kind == "LSTM" else 1)]
+    layer = getattr(pyrnn, kind)(*w, return_sequences=True, return_state=True, **options)
+    results = []
+    for n in (1, 2, 3, 8):
+        threads(n)
+        results.append([layer(x, mask=mask, initial_state=states), layer(x)])
+    for got in results[1:]:
+        for run, ref in zip(got, results[0]):
+            for a, b in zip(run, ref):
+                np.testing.assert_array_equal(a, b)
+    ref = oracle.rnn(kind, x, *w, mask=mask, initial_state=states, return_sequences=True, return_state=True,
+                     **options)
+    for a, b in zip(results[1][0], ref):
+        assert np.max(np.abs(a - b)) / max(1.0, np.max(np.abs(b))) <= 1e-5
+    # Teams from several Python threads at once (the pool serves one; the rest run alone).
+    threads(2)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for got in pool.map(lambda _: layer(x, mask=mask, initial_state=states), range(8)):
+            for a, b in zip(got, results[0][0]):
+                np.testing.assert_array_equal(a, b)

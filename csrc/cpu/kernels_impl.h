@@ -105,7 +105,7 @@ PYRNN_INLINE vf vrecip(vf d) {
   // A step as r + r*(1 - d*r): the fused residual is exact, so the last ulp is corrected
   // (r*(2 - d*r) leaves 1/1 at 0.99999994, since 2 - d*r rounds).
 #if defined(__AVX512F__) && PYRNN_VBYTES == 64
-  const vf r = (vf)_mm512_rcp14_ps((__m512)d);
+  const vf r = (vf)_mm512_maskz_rcp14_ps((__mmask16)0xFFFF, (__m512)d);  // maskz: GCC warns on rcp14's undefined passthrough
   return r + r * (1.0f - d * r);
 #elif defined(__AVX__) && PYRNN_VBYTES == 32
   vf r = (vf)_mm256_rcp_ps((__m256)d);
@@ -397,17 +397,19 @@ inline void spread_tail(float* dst, const float* src, int G, int64_t r) {
 
 // Fused path: every activation is elementwise, so each block is finished while its
 // gate values are in registers.
+// Blocks [b0, b1) of 16 units, then the H % 16 tail when `tail`.
 template <bool STD>
 void step_fused_t(const CellDesc& L, int phase, const float* z, const float* hz, const float* u2,
-                  const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
+                  const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh,
+                  int64_t b0, int64_t b1, bool tail) {
   const int G = L.G, hg = L.kind == CellKind::GRU ? (L.reset_after ? 3 : 2) : 0;
   const int64_t nf = L.H / kPanel, r = L.H - nf * kPanel;
-  for (int64_t b = 0; b < nf; ++b) {
+  for (int64_t b = b0; b < b1; ++b) {
     const int64_t o = b * kPanel;
     block<STD>(L, phase, z + b * G * kPanel, hz + b * hg * kPanel, u2 + o, hprev + o, cprev + o, hn + o,
                cn + o, zsave + o, rh + o);
   }
-  if (r) {
+  if (tail && r) {
     alignas(64) float zt[4 * kPanel], ht[3 * kPanel];
     spread_tail(zt, z + nf * G * kPanel, G, r);
     if (hg) spread_tail(ht, hz + nf * hg * kPanel, hg, r);
@@ -417,11 +419,12 @@ void step_fused_t(const CellDesc& L, int phase, const float* z, const float* hz,
 }
 
 inline void step_fused(const CellDesc& L, int phase, const float* z, const float* hz, const float* u2,
-                       const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh) {
+                       const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh,
+                       int64_t b0, int64_t b1, bool tail) {
   if (L.act == Act::Tanh && L.rec_act == Act::Sigmoid)
-    step_fused_t<true>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh);
+    step_fused_t<true>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh, b0, b1, tail);
   else
-    step_fused_t<false>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh);
+    step_fused_t<false>(L, phase, z, hz, u2, hprev, cprev, hn, cn, zsave, rh, b0, b1, tail);
 }
 
 // Staged path, for row-wise activations (softmax & co. over the units of a gate):
@@ -495,16 +498,41 @@ inline void copy_row(float* dst, const float* src, int64_t n) { memcpy(dst, src,
 // in L1 from the GEMMs through the gate math and the outputs. Inputs of at most
 // kFoldInputs features are projected inside the step (one more short GEMM on the block);
 // wider ones are projected for a chunk of timesteps at once, before the recurrence.
+//
+// In a team (RunArgs::team > 1) each member computes only its own units' gate columns
+// and gate math, so its share of the weights stays in its own core's caches; the
+// members meet at a barrier once per step (twice for GRU reset_after=False) and share
+// every buffer. Per element the arithmetic is the one-thread arithmetic.
 void run(const CellDesc& L, const RunArgs& a) {
   FlushDenormals ftz;
   const int64_t B = a.B, T = a.T, D = L.D, H = L.H, Hp = L.Hp;
-  const int64_t ldz = L.Z, npan = ldz / kPanel, ldh = L.Zh;
+  const int64_t ldz = L.Z, ldh = L.Zh;
   const bool fold = D <= kFoldInputs;
   const int64_t tc = fold ? 1 : (a.tchunk < 1 ? 1 : (a.tchunk > T ? T : a.tchunk));
   const bool lstm = L.kind == CellKind::LSTM, gru = L.kind == CellKind::GRU;
   const bool staged = is_rowwise(L.act) || is_rowwise(L.rec_act);
+  const int hg = gru ? (L.reset_after ? 3 : 2) : 0;
   int64_t rb = (4096 / ldz) / 4 * 4;  // rows per block: about 16 KB of gate pre-activations
   rb = rb < 4 ? 4 : (rb > B ? B : rb);
+
+  // This member's share: full unit blocks [b0, b1), and the tail if it has the last
+  // block; its columns of a G-gate layout are panels [p0(G), p0(G) + np(G)).
+  // The tail counts as one more block when splitting.
+  const int team = a.team < 1 ? 1 : a.team, rank = team == 1 ? 0 : a.rank;
+  const int64_t nf = H / kPanel, nblk = nf + (H % kPanel ? 1 : 0);
+  const int64_t bb0 = nblk * rank / team, bb1 = nblk * (rank + 1) / team;
+  const int64_t b0 = bb0 < nf ? bb0 : nf, b1 = bb1 < nf ? bb1 : nf;
+  const bool mine_tail = bb1 == nblk;
+  auto p0 = [&](int g) { return b0 * g; };
+  auto np = [&](int g, int64_t cols) { return (b1 - b0) * g + (mine_tail ? cols / kPanel - nf * g : 0); };
+  const int64_t zp0 = p0(L.G), znp = np(L.G, ldz);
+  const int64_t hp0 = p0(hg), hnp = gru ? np(hg, ldh) : 0;
+  const int64_t up0 = p0(1), unp = np(1, Hp);
+  const int64_t u0 = b0 * kPanel, u1 = mine_tail ? Hp : b1 * kPanel;  // state columns
+  const int64_t o1 = u1 < H ? u1 : H;                                   // output units [u0, o1)
+  auto sync = [&] { if (team > 1) a.sync(a.sync_ctx, rank); };
+  // Columns [c0, c0 + n) of a row: this member's part of a packed layout.
+  auto copy_cols = [](float* dst, const float* src, int64_t c0, int64_t n) { copy_row(dst + c0, src + c0, n); };
 
   float* s = a.scratch;
   float* xw = s; s += tc * B * ldz;
@@ -519,29 +547,33 @@ void run(const CellDesc& L, const RunArgs& a) {
   float* prev = s; s += B * Hp;
   float* stage = s;
 
-  memset(hc, 0, sizeof(float) * 4 * B * Hp);
-  memset(u2, 0, sizeof(float) * 4 * B * Hp);  // u2, zsave, rh, prev
-  for (int64_t b = 0; b < B; ++b) {
-    if (a.h0) copy_row(hc + b * Hp, a.h0 + b * H, H);
-    if (lstm && a.c0) copy_row(cc + b * Hp, a.c0 + b * H, H);
-    if (a.prev0) copy_row(prev + b * Hp, a.prev0 + b * H, H);
+  if (rank == 0) {
+    memset(hc, 0, sizeof(float) * 4 * B * Hp);
+    memset(u2, 0, sizeof(float) * 4 * B * Hp);  // u2, zsave, rh, prev
+    for (int64_t b = 0; b < B; ++b) {
+      if (a.h0) copy_row(hc + b * Hp, a.h0 + b * H, H);
+      if (lstm && a.c0) copy_row(cc + b * Hp, a.c0 + b * H, H);
+      if (a.prev0) copy_row(prev + b * Hp, a.prev0 + b * H, H);
+    }
   }
+  sync();
 
   for (int64_t k0 = 0; k0 < T; k0 += tc) {
     const int64_t n = (T - k0) < tc ? (T - k0) : tc;
     if (!fold) {
       // Input projection for steps k0..k0+n-1 (processing order), layout [step][b][Z].
-      for (int64_t r = 0; r < n * B; ++r) copy_row(xw + r * ldz, L.bias_x, ldz);
+      const float* W = L.W + zp0 * D * kPanel;
+      for (int64_t r = 0; r < n * B; ++r) copy_cols(xw + r * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
       if (B >= n) {
         for (int64_t kk = 0; kk < n; ++kk) {
           const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
-          gemm(true, B, npan, D, a.x + t * D, T * D, L.W, xw + kk * B * ldz, ldz);
+          gemm(true, B, znp, D, a.x + t * D, T * D, W, xw + kk * B * ldz + zp0 * kPanel, ldz);
         }
       } else {
         for (int64_t b = 0; b < B; ++b) {
           const int64_t t = a.go_backwards ? T - 1 - k0 : k0;
           const int64_t lda = a.go_backwards ? -D : D;
-          gemm(true, n, npan, D, a.x + (b * T + t) * D, lda, L.W, xw + b * ldz, B * ldz);
+          gemm(true, n, znp, D, a.x + (b * T + t) * D, lda, W, xw + b * ldz + zp0 * kPanel, B * ldz);
         }
       }
     }
@@ -549,69 +581,73 @@ void run(const CellDesc& L, const RunArgs& a) {
     for (int64_t kk = 0; kk < n; ++kk) {
       const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
       const bool rev = k & 1;  // alternate the weight streaming order between steps
-      for (int64_t b0 = 0; b0 < B; b0 += rb) {
-        const int64_t nb = (B - b0) < rb ? (B - b0) : rb;
-        float* z = fold ? xw : xw + (kk * B + b0) * ldz;
+      for (int64_t r0 = 0; r0 < B; r0 += rb) {
+        const int64_t nb = (B - r0) < rb ? (B - r0) : rb;
+        float* z = fold ? xw : xw + (kk * B + r0) * ldz;
         if (fold) {
-          for (int64_t b = 0; b < nb; ++b) copy_row(z + b * ldz, L.bias_x, ldz);
-          gemm(true, nb, npan, D, a.x + (b0 * T + t) * D, T * D, L.W, z, ldz, rev);
+          for (int64_t b = 0; b < nb; ++b) copy_cols(z + b * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
+          gemm(true, nb, znp, D, a.x + (r0 * T + t) * D, T * D, L.W + zp0 * D * kPanel, z + zp0 * kPanel, ldz,
+               rev);
         }
-        float* hcb = hc + b0 * Hp;
-        float* hzb = hz + b0 * ldh;
-        float* u2b = u2 + b0 * Hp;
-        float* rhb = rh + b0 * Hp;
+        float* hcb = hc + r0 * Hp;
+        float* hzb = hz + r0 * ldh;
+        float* u2b = u2 + r0 * Hp;
+        float* rhb = rh + r0 * Hp;
         // Recurrent projection for the block's rows.
         if (!gru) {
-          gemm(true, nb, npan, H, hcb, Hp, L.U, z, ldz, rev);
-        } else if (L.reset_after) {
-          for (int64_t b = 0; b < nb; ++b) copy_row(hzb + b * ldh, L.bias_h, ldh);
-          gemm(true, nb, ldh / kPanel, H, hcb, Hp, L.U, hzb, ldh, rev);
+          gemm(true, nb, znp, H, hcb, Hp, L.U + zp0 * H * kPanel, z + zp0 * kPanel, ldz, rev);
         } else {
-          gemm(false, nb, ldh / kPanel, H, hcb, Hp, L.U, hzb, ldh, rev);
+          if (L.reset_after)
+            for (int64_t b = 0; b < nb; ++b) copy_cols(hzb + b * ldh, L.bias_h, hp0 * kPanel, hnp * kPanel);
+          gemm(L.reset_after, nb, hnp, H, hcb, Hp, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev);
         }
         const int phases = (gru && !L.reset_after) ? 2 : 1;
         for (int ph = 0; ph < phases; ++ph) {
-          if (ph == 1)  // candidate: (r * h) @ U_h
-            gemm(false, nb, Hp / kPanel, H, rhb, Hp, L.U2, u2b, Hp, rev);
+          if (ph == 1) {  // candidate: (r * h) @ U_h, which needs every member's r * h
+            sync();
+            gemm(false, nb, unp, H, rhb, Hp, L.U2 + up0 * H * kPanel, u2b + up0 * kPanel, Hp, rev);
+          }
           for (int64_t b = 0; b < nb; ++b) {
-            const int64_t o = (b0 + b) * Hp;
-            if (staged)
+            const int64_t o = (r0 + b) * Hp;
+            if (staged)  // only ever alone: row-wise activations need the whole gate
               step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
                           zsave + o, rh + o, stage);
             else
               step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
-                         zsave + o, rh + o);
+                         zsave + o, rh + o, b0, b1, mine_tail);
           }
         }
         // Keras's masked-step rule: a masked sample keeps its states; its output repeats
         // the last valid output (zeros before the first one) or is zero.
-        for (int64_t b = b0; b < b0 + nb; ++b) {
+        for (int64_t b = r0; b < r0 + nb; ++b) {
           const bool valid = !a.mask || a.mask[b * T + t];
           float* hn_b = hnx + b * Hp;
           if (!valid) {
-            copy_row(hn_b, hc + b * Hp, Hp);
-            if (lstm) copy_row(cnx + b * Hp, cc + b * Hp, Hp);
+            copy_cols(hn_b, hc + b * Hp, u0, u1 - u0);
+            if (lstm) copy_cols(cnx + b * Hp, cc + b * Hp, u0, u1 - u0);
           }
-          if (a.return_sequences) {
+          if (a.return_sequences && o1 > u0) {
             float* yo = a.y + (b * T + k) * H;
-            if (valid) copy_row(yo, hn_b, H);
-            else if (a.zero_output_for_mask) memset(yo, 0, sizeof(float) * H);
-            else copy_row(yo, prev + b * Hp, H);
+            if (valid) copy_cols(yo, hn_b, u0, o1 - u0);
+            else if (a.zero_output_for_mask) memset(yo + u0, 0, sizeof(float) * (o1 - u0));
+            else copy_cols(yo, prev + b * Hp, u0, o1 - u0);
           }
-          if (a.mask && valid) copy_row(prev + b * Hp, hn_b, H);
+          if (a.mask && valid && o1 > u0) copy_cols(prev + b * Hp, hn_b, u0, o1 - u0);
         }
       }
+      sync();  // the next step reads every member's h
       float* tmp = hc; hc = hnx; hnx = tmp;
       tmp = cc; cc = cnx; cnx = tmp;
     }
   }
 
-  for (int64_t b = 0; b < B; ++b) {
-    if (!a.return_sequences) copy_row(a.y + b * H, (a.mask ? prev : hc) + b * Hp, H);
-    copy_row(a.h_out + b * H, hc + b * Hp, H);
-    if (lstm && a.c_out) copy_row(a.c_out + b * H, cc + b * Hp, H);
-    if (a.prev_out) copy_row(a.prev_out + b * H, (a.mask ? prev : hc) + b * Hp, H);
-  }
+  if (rank == 0)
+    for (int64_t b = 0; b < B; ++b) {
+      if (!a.return_sequences) copy_row(a.y + b * H, (a.mask ? prev : hc) + b * Hp, H);
+      copy_row(a.h_out + b * H, hc + b * Hp, H);
+      if (lstm && a.c_out) copy_row(a.c_out + b * H, cc + b * Hp, H);
+      if (a.prev_out) copy_row(a.prev_out + b * H, (a.mask ? prev : hc) + b * Hp, H);
+    }
 }
 
 void activation(Act act, float* data, int64_t rows, int64_t n, int64_t stride) {

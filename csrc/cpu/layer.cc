@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "pyrnn/isa.h"
 #include "pyrnn/threadpool.h"
@@ -26,6 +27,13 @@ void AlignedBuffer::Free::operator()(float* p) const { std::free(p); }
 namespace {
 
 int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1); }
+
+bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
+
+// A team is worth its per-step barrier (about 0.1-0.2 us between two cores) from about
+// LSTM(50)'s step at batch 1, and its start-up from a call of about that sequence.
+constexpr double kTeamMinStepFlops = 16e3;
+constexpr double kTeamMinFlops = 4e5;
 
 }  // namespace
 
@@ -48,12 +56,16 @@ int64_t gate_col(int G, int64_t H, int g, int64_t j) {
 AlignedBuffer pack_panels(const float* m, int64_t K, int64_t H, int G, int g0, int ng) {
   AlignedBuffer out(gate_cols(H, ng) * K);  // zeroed
   float* o = out.data();
+  std::vector<int64_t> dst(static_cast<size_t>(ng * H));  // where source column g*H + j lands in row 0
   for (int g = 0; g < ng; ++g)
     for (int64_t j = 0; j < H; ++j) {
       const int64_t col = gate_col(ng, H, g, j);
-      float* panel = o + (col / kPanel) * K * kPanel + col % kPanel;
-      for (int64_t k = 0; k < K; ++k) panel[k * kPanel] = m[k * G * H + (g0 + g) * H + j];
+      dst[g * H + j] = (col / kPanel) * K * kPanel + col % kPanel;
     }
+  for (int64_t k = 0; k < K; ++k) {  // source rows in order
+    const float* row = m + k * G * H + g0 * H;
+    for (int64_t c = 0; c < ng * H; ++c) o[dst[c] + k * kPanel] = row[c];
+  }
   return out;
 }
 
@@ -116,22 +128,8 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.Z, ldh = desc_.Zh;
   const int64_t ystep = opt_.return_sequences ? T * H : H;
 
-  // Rows are independent, so batch rows are split across threads; each chunk runs the
-  // same per-row arithmetic as a single-threaded call, which keeps results identical
-  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile).
-  int64_t chunks = flops(B, T) < kMinParallelFlops ? 1 : std::min<int64_t>(num_threads(), B / 4);
-  if (chunks < 1) chunks = 1;
-  const int64_t rows_per = ((B + chunks - 1) / chunks + 3) / 4 * 4;
-  chunks = (B + rows_per - 1) / rows_per;
-
-  parallel_for(static_cast<int>(chunks), [&](int i) {
-    const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
-    // Input projections for up to ~4 MB of gate pre-activations at a time (narrow
-    // inputs are projected inside each step: one step's worth).
-    const int64_t per_step = nb * ldz;
-    int64_t tc = D <= kFoldInputs ? 1 : (int64_t(1) << 20) / per_step;
-    tc = tc < 1 ? 1 : (tc > T ? T : tc);
-    AlignedBuffer scratch(tc * per_step + nb * (8 * Hp + ldh) + 8 * Hp + 64, /*zero=*/false);
+  const bool staged = is_rowwise(opt_.act) || is_rowwise(opt_.rec_act);
+  auto args = [&](int64_t b0, int64_t nb, int64_t tc, float* scratch) {
     RunArgs a{};
     a.B = nb;
     a.T = T;
@@ -147,9 +145,53 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     a.y = out.y + b0 * ystep;
     a.h_out = out.h + b0 * H;
     a.c_out = out.c ? out.c + b0 * H : nullptr;
-    a.scratch = scratch.data();
+    a.scratch = scratch;
     a.tchunk = tc;
-    current_kernels().run(desc_, a);
+    a.team = 1;
+    return a;
+  };
+  // Input projections for up to ~4 MB of gate pre-activations at a time (narrow inputs
+  // are projected inside each step: one step's worth).
+  auto chunk_steps = [&](int64_t nb) {
+    int64_t tc = D <= kFoldInputs ? 1 : (int64_t(1) << 20) / (nb * ldz);
+    return tc < 1 ? 1 : (tc > T ? T : tc);
+  };
+  auto scratch_floats = [&](int64_t nb, int64_t tc) { return tc * nb * ldz + nb * (8 * Hp + ldh) + 8 * Hp + 64; };
+
+  // Rows are independent, so batch rows are split across threads; each chunk runs the
+  // same per-row arithmetic as a single-threaded call, which keeps results identical
+  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile).
+  int64_t chunks = flops(B, T) < kMinParallelFlops ? 1 : std::min<int64_t>(num_threads(), B / 4);
+  if (chunks < 1) chunks = 1;
+
+  // Too few rows to split, but enough arithmetic per step: a team splits the units
+  // instead, each member keeping its share of the weights in its own core's caches
+  // (LSTM(50): 41.6 KB of recurrent weights do not fit one 32 KB L1; half of them do).
+  const int64_t blocks = (H + kPanel - 1) / kPanel;
+  const int team = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
+  if (chunks == 1 && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops && flops(B, T) >= kTeamMinFlops) {
+    const int64_t tc = chunk_steps(B);
+    AlignedBuffer scratch(scratch_floats(B, tc), /*zero=*/false);
+    SpinBarrier barrier(team);
+    RunArgs a = args(0, B, tc, scratch.data());
+    a.team = team;
+    a.sync = [](void* b, int rank) { static_cast<SpinBarrier*>(b)->wait(rank); };
+    a.sync_ctx = &barrier;
+    if (parallel_team(team, [&](int rank) {
+          RunArgs m = a;
+          m.rank = rank;
+          current_kernels().run(desc_, m);
+        }))
+      return;
+  }
+
+  const int64_t rows_per = ((B + chunks - 1) / chunks + 3) / 4 * 4;
+  chunks = (B + rows_per - 1) / rows_per;
+  parallel_for(static_cast<int>(chunks), [&](int i) {
+    const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
+    const int64_t tc = chunk_steps(nb);
+    AlignedBuffer scratch(scratch_floats(nb, tc), /*zero=*/false);
+    current_kernels().run(desc_, args(b0, nb, tc, scratch.data()));
   });
 }
 

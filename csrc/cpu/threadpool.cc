@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -10,6 +11,15 @@
 #include <vector>
 
 namespace pyrnn {
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 namespace {
 
 // Workers are detached and the pool is never destroyed: joining threads from static
@@ -29,12 +39,11 @@ class Pool {
     }
   }
 
-  void run(int n, const std::function<void(int)>& fn, int helpers) {
+  // Runs fn(0..n-1) with up to `helpers` workers joining the caller. Returns false, having
+  // run nothing, when the pool is serving another call.
+  bool try_run(int n, const std::function<void(int)>& fn, int helpers) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
-      for (int i = 0; i < n; ++i) fn(i);
-      return;
-    }
+    if (!busy.owns_lock()) return false;
     {
       std::lock_guard<std::mutex> lk(m_);
       fn_ = &fn;
@@ -44,7 +53,7 @@ class Pool {
       error_ = nullptr;
       max_helpers_ = helpers;
       joined_ = 0;
-      ++generation_;
+      generation_.fetch_add(1);
     }
     cv_.notify_all();
     work();
@@ -52,6 +61,12 @@ class Pool {
     done_cv_.wait(lk, [this] { return pending_ == 0 && active_ == 0; });
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+  void run(int n, const std::function<void(int)>& fn, int helpers) {
+    if (!try_run(n, fn, helpers))
+      for (int i = 0; i < n; ++i) fn(i);
   }
 
  private:
@@ -73,10 +88,18 @@ class Pool {
   void loop() {
     long seen = 0;
     for (;;) {
+      // Spin briefly for the next call before sleeping: back-to-back calls then start
+      // in well under a microsecond instead of a futex wake-up (several microseconds,
+      // which a batch-1 team call cannot afford).
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
+        cpu_relax();
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+      }
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
+        cv_.wait(lk, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
         if (!fn_ || joined_ >= max_helpers_) continue;
         ++joined_;
         ++active_;
@@ -87,12 +110,14 @@ class Pool {
     }
   }
 
+  static constexpr int kSpinMicros = 200;
+
   pid_t pid_;
   std::mutex busy_;  // one parallel call at a time
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
   int started_ = 0;
-  long generation_ = 0;
+  std::atomic<long> generation_{0};  // written under m_, read while spinning
   const std::function<void(int)>* fn_ = nullptr;
   int n_ = 0;
   std::atomic<int> next_{0};
@@ -120,6 +145,28 @@ Pool* pool() {
 void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 
 int num_threads() { return g_threads.load(); }
+
+bool parallel_team(int n, const std::function<void(int)>& fn) {
+  if (n < 1 || n > g_threads.load()) return false;
+  if (n == 1) {
+    fn(0);
+    return true;
+  }
+  return pool()->try_run(n, fn, n - 1);
+}
+
+SpinBarrier::SpinBarrier(int n) : n_(n), slots_(new Slot[n]) {}
+
+void SpinBarrier::wait(int rank) {
+  const long mine = slots_[rank].arrived.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // Yield now and then: with more runnable threads than cores, a pure spin would keep
+  // the member we wait for off its core.
+  for (int other = 0; other < n_; ++other)
+    for (int i = 1; other != rank && slots_[other].arrived.load(std::memory_order_acquire) < mine; ++i) {
+      cpu_relax();
+      if ((i & 1023) == 0) std::this_thread::yield();
+    }
+}
 
 void parallel_for(int n, const std::function<void(int)>& fn) {
   const int helpers = (n < g_threads.load() ? n : g_threads.load()) - 1;

@@ -72,6 +72,14 @@ struct RunArgs {
   float* prev_out;       // (B, H) last valid output after this call, or nullptr (for streaming)
   float* scratch;        // 64-byte aligned, scratch_floats(...) floats
   int64_t tchunk;        // timesteps whose input projection is computed at once
+  // A team of `team` threads runs the same call, each on its own share of the units
+  // (blocks of 16; the last member also takes the H % 16 tail): its gate columns of
+  // every GEMM, its gate math and its outputs, with sync(sync_ctx) as the barrier
+  // between steps. All members get the same arguments except `rank`; scratch is shared.
+  int team;              // 1: alone (then sync is unused)
+  int rank;
+  void (*sync)(void* ctx, int rank);
+  void* sync_ctx;
 };
 
 using RunFn = void (*)(const CellDesc&, const RunArgs&);
