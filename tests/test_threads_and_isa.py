@@ -165,11 +165,11 @@ def test_pool_survives_fork():
 # Batches too small to split by rows, with enough arithmetic per step, run as a team that
 # splits the units (and the tail of H % 16 units) across threads, meeting once per step.
 TEAM_CASES = [
-    ("LSTM", 1, 50, {}),
-    ("LSTM", 3, 50, {"go_backwards": True}),
-    ("GRU", 12, 70, {}),
-    ("GRU", 12, 70, {"reset_after": False}),
-    ("SimpleRNN", 12, 130, {}),
+    ("LSTM", 1, 120, {}),
+    ("LSTM", 3, 120, {"go_backwards": True}),
+    ("GRU", 12, 150, {}),
+    ("GRU", 12, 150, {"reset_after": False}),
+    ("SimpleRNN", 12, 320, {}),
 ]
 
 
