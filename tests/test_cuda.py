@@ -21,25 +21,11 @@ import pyrnn
 from pyrnn import _core
 
 import oracle
+from conftest import make_weights, rel_err
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_GPU = bool(_core.cuda_compiled) and _core.cuda_device_count() > 0
 gpu = pytest.mark.skipif(not HAVE_GPU, reason="needs a CUDA build of pyrnn (PYRNN_CUDA=1) and a GPU")
-
-
-def _weights(cell, units, feats, rng, reset_after=True, use_bias=True):
-    G = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cell]
-    kernel = rng.uniform(-0.5, 0.5, size=(feats, G * units)).astype(np.float32)
-    rec = (rng.normal(size=(units, G * units)) / np.sqrt(units)).astype(np.float32)
-    if not use_bias:
-        return kernel, rec, None
-    shape = (2, G * units) if (cell == "GRU" and reset_after) else (G * units,)
-    return kernel, rec, rng.uniform(-0.5, 0.5, size=shape).astype(np.float32)
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b))))) if b.size else 0.0
 
 
 # -- always: the CPU-only build explains itself -------------------------------------
@@ -47,14 +33,14 @@ def _rel(a, b):
 
 @pytest.mark.skipif(bool(_core.cuda_compiled), reason="this build has CUDA")
 def test_cpu_only_build_refuses_cuda_with_the_fix():
-    k, r, b = _weights("LSTM", 4, 3, np.random.default_rng(0))
+    k, r, b = make_weights("LSTM", 3, 4, np.random.default_rng(0))
     with pytest.raises(RuntimeError, match=r"LSTM 'lstm': device='cuda' needs pyrnn built with CUDA.*PYRNN_CUDA=1"):
         pyrnn.LSTM(k, r, b, device="cuda")
     assert "not compiled" in pyrnn.config()["cuda"]
 
 
 def test_bad_device_strings_are_value_errors():
-    k, r, b = _weights("GRU", 4, 3, np.random.default_rng(0))
+    k, r, b = make_weights("GRU", 3, 4, np.random.default_rng(0))
     for bad in ("gpu", "cuda:x", "cuda:-1", 3, "CUDA"):
         with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N'"):
             pyrnn.GRU(k, r, b, device=bad)
@@ -63,7 +49,7 @@ def test_bad_device_strings_are_value_errors():
 
 @pytest.mark.skipif(not _core.cuda_compiled or HAVE_GPU, reason="needs a CUDA build on a machine without a GPU")
 def test_cuda_build_without_gpu_says_so():
-    k, r, b = _weights("SimpleRNN", 4, 3, np.random.default_rng(0))
+    k, r, b = make_weights("SimpleRNN", 3, 4, np.random.default_rng(0))
     with pytest.raises(RuntimeError, match="not available"):
         pyrnn.SimpleRNN(k, r, b, device="cuda")
 
@@ -102,7 +88,7 @@ CELLS = ["SimpleRNN", "LSTM", "GRU"]
 def test_cuda_matches_cpu_and_oracle(cell, go_backwards, return_sequences, masked, with_state):
     rng = np.random.default_rng(7)
     B, T, D, H = 5, 9, 3, 37
-    k, r, b = _weights(cell, H, D, rng)
+    k, r, b = make_weights(cell, D, H, rng)
     kw = dict(go_backwards=go_backwards, return_sequences=return_sequences, return_state=True)
     cpu = getattr(pyrnn, cell)(k, r, b, **kw)
     gpu_layer = getattr(pyrnn, cell)(k, r, b, device="cuda", **kw)
@@ -115,11 +101,11 @@ def test_cuda_matches_cpu_and_oracle(cell, go_backwards, return_sequences, maske
     want = cpu(x, initial_state=state, mask=mask)
     for g, w in zip(got, want):
         assert g.shape == w.shape
-        assert _rel(g, w) <= 1e-5
+        assert rel_err(g, w) <= 1e-5
     ref = oracle.rnn(cell, x, k, r, b, mask=mask, initial_state=state, go_backwards=go_backwards,
                      return_sequences=return_sequences, return_state=True)
     for g, w in zip(got, ref):
-        assert _rel(g, w) <= 1e-5
+        assert rel_err(g, w) <= 1e-5
 
 
 @gpu
@@ -127,27 +113,27 @@ def test_cuda_matches_cpu_and_oracle(cell, go_backwards, return_sequences, maske
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_cuda_gru_variants(reset_after, use_bias):
     rng = np.random.default_rng(3)
-    k, r, b = _weights("GRU", 40, 6, rng, reset_after=reset_after, use_bias=use_bias)
+    w = make_weights("GRU", 6, 40, rng, reset_after=reset_after, use_bias=use_bias)  # no bias: 2 arrays
     x = rng.normal(size=(4, 12, 6)).astype(np.float32)
     kw = dict(reset_after=reset_after, return_sequences=True, recurrent_activation="hard_sigmoid")
-    got = pyrnn.GRU(k, r, b, device="cuda", **kw)(x)
-    want = pyrnn.GRU(k, r, b, **kw)(x)
-    assert _rel(got, want) <= 1e-5
+    got = pyrnn.GRU(*w, device="cuda", **kw)(x)
+    want = pyrnn.GRU(*w, **kw)(x)
+    assert rel_err(got, want) <= 1e-5
 
 
 @gpu
 @pytest.mark.parametrize("units,batch,steps", [(1, 1, 1), (256, 64, 30), (1024, 3, 5), (50, 4096, 4)])
 def test_cuda_sizes(units, batch, steps):
     rng = np.random.default_rng(1)
-    k, r, b = _weights("LSTM", units, 17, rng)
+    k, r, b = make_weights("LSTM", 17, units, rng)
     x = rng.normal(size=(batch, steps, 17)).astype(np.float32)
-    assert _rel(pyrnn.LSTM(k, r, b, device="cuda")(x), pyrnn.LSTM(k, r, b)(x)) <= 1e-5
+    assert rel_err(pyrnn.LSTM(k, r, b, device="cuda")(x), pyrnn.LSTM(k, r, b)(x)) <= 1e-5
 
 
 @gpu
 def test_cuda_refuses_rowwise_activation_and_bidirectional():
     rng = np.random.default_rng(0)
-    k, r, b = _weights("LSTM", 8, 3, rng)
+    k, r, b = make_weights("LSTM", 3, 8, rng)
     with pytest.raises(ValueError, match="not supported on CUDA"):
         pyrnn.LSTM(k, r, b, activation="softmax", device="cuda")
     f = pyrnn.LSTM(k, r, b, device="cuda")

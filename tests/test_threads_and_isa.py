@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import TIERS, make_weights
+from conftest import TIERS, make_weights, rel_err
 
 import pyrnn
 from pyrnn import _core
@@ -195,7 +195,7 @@ def test_unit_split_team_is_thread_invariant_and_exact(isa, threads, kind, featu
     ref = oracle.rnn(kind, x, *w, mask=mask, initial_state=states, return_sequences=True, return_state=True,
                      **options)
     for a, b in zip(results[1][0], ref):
-        assert np.max(np.abs(a - b)) / max(1.0, np.max(np.abs(b))) <= 1e-5
+        assert rel_err(a, b) <= 1e-5
     # Teams from several Python threads at once (the pool serves one; the rest run alone).
     threads(2)
     with ThreadPoolExecutor(max_workers=4) as pool:

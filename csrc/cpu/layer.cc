@@ -28,8 +28,6 @@ namespace {
 
 int gates(CellKind k) { return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1); }
 
-bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
-
 // A team splits the units of a step across threads that meet at a spinning barrier
 // each step (0.2-0.3 us between two cores here). That pays from about LSTM(110) at
 // batch 1, whose recurrent weights no longer fit one core's L1: below that the saving
@@ -39,6 +37,8 @@ constexpr double kTeamMinStepFlops = 1e5;
 constexpr double kTeamMinFlops = 1e6;
 
 }  // namespace
+
+bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
 
 int64_t gate_cols(int64_t H, int G) {
   const int64_t nf = H / kPanel;

@@ -28,8 +28,6 @@ void check(cudaError_t e, const char* what) {
 }
 #define PYRNN_CK(expr) check((expr), #expr)
 
-bool rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
-
 // Elementwise activations: the gate pair in float, the rest as the CPU kernels' scalar
 // definitions.
 #define PYRNN_ACT_FN __device__ inline
@@ -268,7 +266,7 @@ CudaRecurrentLayer::CudaRecurrentLayer(const LayerOptions& opt, int64_t D, int64
                                        const float* recurrent, const float* bias, int64_t bias_rows, int device)
     : opt_(opt), D_(D), H_(H), device_(device), impl_(new Impl) {
   if (D < 1 || H < 1) throw std::invalid_argument("input size and units must be >= 1");
-  if (rowwise(opt.act) || rowwise(opt.rec_act))
+  if (is_rowwise(opt.act) || is_rowwise(opt.rec_act))
     throw std::invalid_argument("softmax-like (row-wise) activations inside a recurrent cell are not supported on CUDA");
   const int n = cuda_device_count();
   if (device < 0 || device >= n)

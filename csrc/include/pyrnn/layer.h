@@ -24,6 +24,9 @@ class AlignedBuffer {
   int64_t n_ = 0;
 };
 
+// Softmax and the like: activations over all units of a gate rather than elementwise.
+bool is_rowwise(Act a);
+
 // Packed columns for G gates of H units (the CellDesc layout; a multiple of kPanel).
 int64_t gate_cols(int64_t H, int G);
 
