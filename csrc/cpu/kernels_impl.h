@@ -70,21 +70,51 @@ constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
 #endif
 
 // ---------------------------------------------------------------------------------
-// Activations.
-// exp: Cephes expf (range reduction by ln2 split in two, degree-6 polynomial, < 1 ulp
-// on its range); the input is clamped to [-87, 88] where that is harmless for the
-// functions built on it, and NaN passes through the comparisons untouched.
+// Activations. These are most of a step's non-GEMM time (LSTM(50) at batch 64: about
+// half of it), and a 512-bit operation issues about once per cycle here whatever it is,
+// so they are written for few operations.
 
 inline vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
 
 #define PYRNN_INLINE inline __attribute__((always_inline))
 
-PYRNN_INLINE vf vexp(vf x) {
-  x = sel(x > 88.0f, splat(88.0f), x);
-  x = sel(x < -87.0f, splat(-87.0f), x);
-  vf fx = x * 1.44269504088896341f;
+// min(x, c) and max(x, c) that let NaN through: x86's min/max return their second
+// operand when either is NaN, so x goes second (one instruction; elsewhere a select).
+PYRNN_INLINE vf vmin(vf x, float c) {
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  return (vf)_mm512_maskz_min_ps((__mmask16)0xFFFF, _mm512_set1_ps(c), (__m512)x);  // maskz: as vrecip
+#elif defined(__AVX__) && PYRNN_VBYTES == 32
+  return (vf)_mm256_min_ps(_mm256_set1_ps(c), (__m256)x);
+#elif defined(PYRNN_X86) && PYRNN_VBYTES == 16
+  return (vf)_mm_min_ps(_mm_set1_ps(c), (__m128)x);
+#else
+  return sel(x > c, splat(c), x);
+#endif
+}
+PYRNN_INLINE vf vmax(vf x, float c) {
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  return (vf)_mm512_maskz_max_ps((__mmask16)0xFFFF, _mm512_set1_ps(c), (__m512)x);
+#elif defined(__AVX__) && PYRNN_VBYTES == 32
+  return (vf)_mm256_max_ps(_mm256_set1_ps(c), (__m256)x);
+#elif defined(PYRNN_X86) && PYRNN_VBYTES == 16
+  return (vf)_mm_max_ps(_mm_set1_ps(c), (__m128)x);
+#else
+  return sel(x < c, splat(c), x);
+#endif
+}
+PYRNN_INLINE vf vclip(vf x, float lo, float hi) { return vmin(vmax(x, lo), hi); }
+inline vf vmax0(vf x) { return vmax(x, 0.0f); }
+
+// exp(s*x) for s = +1 or -1 (sigmoid's exp(-x) needs no negation): Cephes expf (range
+// reduction by ln2 split in two, degree-6 polynomial, < 1 ulp on its range). s*x is
+// clamped to [-87, 88], harmless for the functions built on it; NaN passes through.
+template <int S>
+PYRNN_INLINE vf vexp_s(vf x) {
+  x = S > 0 ? vclip(x, -87.0f, 88.0f) : vclip(x, -88.0f, 87.0f);
+  vf fx = x * (S * 1.44269504088896341f);
   fx = (fx + 12582912.0f) - 12582912.0f;  // round to nearest integer (|fx| < 2^22)
-  vf r = x - fx * 0.693359375f;
+  // r = s*x - fx*ln2, with ln2 in two parts (FMA forms of the same products)
+  vf r = S > 0 ? x - fx * 0.693359375f : -(fx * 0.693359375f) - x;
   r = r - fx * -2.12194440e-4f;
   vf y = splat(1.9875691500e-4f);
   y = y * r + 1.3981999507e-3f;
@@ -93,9 +123,13 @@ PYRNN_INLINE vf vexp(vf x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * (r * r) + r + 1.0f;
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  return (vf)_mm512_maskz_scalef_ps((__mmask16)0xFFFF, (__m512)y, (__m512)fx);  // y * 2^fx in one instruction
+#else
   vi n = __builtin_convertvector(fx, vi);
   vi e = (n + 127) << 23;
   return y * (vf)e;
+#endif
 }
 
 // 1/d by the hardware estimate and Newton steps (one after AVX-512's 14-bit estimate,
@@ -116,22 +150,14 @@ PYRNN_INLINE vf vrecip(vf d) {
 #endif
 }
 
-PYRNN_INLINE vf vsigmoid(vf x) { return vrecip(1.0f + vexp(-x)); }
-
-inline vf vmax0(vf x) { return sel(x < 0.0f, splat(0.0f), x); }  // NaN stays NaN
-inline vf vclip(vf x, float lo, float hi) {
-  x = sel(x < lo, splat(lo), x);
-  return sel(x > hi, splat(hi), x);
-}
+PYRNN_INLINE vf vsigmoid(vf x) { return vrecip(1.0f + vexp_s<-1>(x)); }
 
 // tanh as Eigen's 13/6-degree rational interpolant on [-9, 9], +/-1 beyond: the kind of
 // approximation TensorFlow's CPU kernels use. At most 4.1e-7 from the exact value (up to
 // 7 ulp just below |x| = 6, where the ulp is small; TF's own tanh measures 5.2 ulp
-// there), for about 40% fewer instructions than an exp-based tanh: the activations are
-// the gate math's largest cost. NaN passes the comparisons untouched.
+// there), for about 40% fewer instructions than an exp-based tanh. NaN passes through.
 PYRNN_INLINE vf vtanh(vf x) {
-  x = sel(x > 9.0f, splat(9.0f), x);
-  x = sel(x < -9.0f, splat(-9.0f), x);
+  x = vclip(x, -9.0f, 9.0f);
   const vf x2 = x * x;
   vf p = splat(-2.76076847742355e-16f);
   p = p * x2 + 2.00018790482477e-13f;
@@ -144,9 +170,15 @@ PYRNN_INLINE vf vtanh(vf x) {
   q = q * x2 + 1.18534705686654e-04f;
   q = q * x2 + 2.26843463243900e-03f;
   q = q * x2 + 4.89352518554385e-03f;
-  // The ratio can land an ulp outside [-1, 1] near the ends, and 1 ulp short at 9.
-  const vf t = (x * p) * vrecip(q);
-  return sel(x >= 9.0f, splat(1.0f), sel(x <= -9.0f, splat(-1.0f), vclip(t, -1.0f, 1.0f)));
+  // The ratio can land an ulp outside [-1, 1] near the ends, and 1 ulp short at 9,
+  // where x/9 is exactly +/-1 (x2 >= 81 only there, x being clamped).
+  const vf t = vclip((x * p) * vrecip(q), -1.0f, 1.0f);
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  const __mmask16 at9 = _mm512_cmp_ps_mask((__m512)x2, _mm512_set1_ps(81.0f), _CMP_GE_OQ);
+  return (vf)_mm512_mask_mul_ps((__m512)t, at9, (__m512)x, _mm512_set1_ps(1.0f / 9.0f));
+#else
+  return sel(x2 >= 81.0f, x * (1.0f / 9.0f), t);
+#endif
 }
 
 #define PYRNN_ACT_FN inline
@@ -395,6 +427,61 @@ inline void spread_tail(float* dst, const float* src, int G, int64_t r) {
   for (int g = 0; g < G; ++g) memcpy(dst + g * kPanel, src + g * r, sizeof(float) * r);
 }
 
+// A tail whose G runs of r values fit one panel (G*r <= 16: LSTM(50)'s 2 units are 8
+// values) is activated as that one panel, each activation once for all its gates, and
+// the gates are then read back shifted to the units' lanes: 3 activation panels instead
+// of 5 for LSTM, 2 instead of 3 for GRU. Lanes from r on hold bounded values that are
+// never read (states are zeroed there).
+template <bool STD>
+PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const float* zt, const float* ht,
+                             const float* u2, const float* hprev, const float* cprev, float* hn, float* cn,
+                             float* zsave, float* rh) {
+  alignas(64) static const int32_t kLane[kPanel] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  // a: rec(.) of the panel; b: act(.) (LSTM) or the x-side candidate values (GRU);
+  // c: GRU's h-side candidate values. Each followed by zeros, read at offsets <= 3r < 16.
+  alignas(64) float a[2 * kPanel], b[2 * kPanel], c[2 * kPanel];
+  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
+  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
+  const bool lstm = L.kind == CellKind::LSTM, ra = L.reset_after;
+  for (int v = 0; v < PV; ++v) {
+    const int o = v * VL;
+    st(a + kPanel + o, vf{});
+    st(b + kPanel + o, vf{});
+    st(c + kPanel + o, vf{});
+    const vf zv = ld(zt + o);
+    if (lstm) {
+      st(a + o, rec(zv));
+      st(b + o, act(zv));
+    } else {
+      if (ra || phase == 0) st(a + o, rec(zv + ld(ht + o)));  // z and r gates
+      st(b + o, zv);
+      st(c + o, ra ? ld(ht + o) : vf{});
+    }
+  }
+  for (int v = 0; v < PV; ++v) {
+    const int o = v * VL;
+    vi lane;
+    memcpy(&lane, kLane + o, sizeof(lane));
+    const vi keep = lane < static_cast<int32_t>(r);
+    if (lstm) {
+      const vf cv = sel(keep, ld(a + r + o) * ld(cprev + o) + ld(a + o) * ld(b + 2 * r + o), vf{});
+      st(cn + o, cv);
+      st(hn + o, ld(a + 3 * r + o) * act(cv));
+    } else if (ra) {
+      const vf zg = ld(a + o);
+      const vf hh = act(ld(b + 2 * r + o) + ld(a + r + o) * ld(c + 2 * r + o));
+      st(hn + o, sel(keep, zg * ld(hprev + o) + (1.0f - zg) * hh, vf{}));
+    } else if (phase == 0) {
+      st(zsave + o, ld(a + o));
+      st(rh + o, sel(keep, ld(a + r + o) * ld(hprev + o), vf{}));
+    } else {
+      const vf zg = ld(zsave + o);
+      const vf hh = act(ld(b + 2 * r + o) + ld(u2 + o));
+      st(hn + o, sel(keep, zg * ld(hprev + o) + (1.0f - zg) * hh, vf{}));
+    }
+  }
+}
+
 // Fused path: every activation is elementwise, so each block is finished while its
 // gate values are in registers.
 // Blocks [b0, b1) of 16 units, then the H % 16 tail when `tail`.
@@ -410,11 +497,19 @@ void step_fused_t(const CellDesc& L, int phase, const float* z, const float* hz,
                cn + o, zsave + o, rh + o);
   }
   if (tail && r) {
-    alignas(64) float zt[4 * kPanel], ht[3 * kPanel];
-    spread_tail(zt, z + nf * G * kPanel, G, r);
-    if (hg) spread_tail(ht, hz + nf * hg * kPanel, hg, r);
     const int64_t o = nf * kPanel;
-    block<STD>(L, phase, zt, ht, u2 + o, hprev + o, cprev + o, hn + o, cn + o, zsave + o, rh + o);
+    const float* zt = z + nf * G * kPanel;
+    const float* ht = hz + nf * hg * kPanel;
+    if (G == 1) {  // one gate: the tail already is a zero-padded panel
+      block<STD>(L, phase, zt, ht, u2 + o, hprev + o, cprev + o, hn + o, cn + o, zsave + o, rh + o);
+    } else if (G * r <= kPanel) {
+      tail_small<STD>(L, phase, r, zt, ht, u2 + o, hprev + o, cprev + o, hn + o, cn + o, zsave + o, rh + o);
+    } else {
+      alignas(64) float zs[4 * kPanel], hs[3 * kPanel];
+      spread_tail(zs, zt, G, r);
+      if (hg) spread_tail(hs, ht, hg, r);
+      block<STD>(L, phase, zs, hs, u2 + o, hprev + o, cprev + o, hn + o, cn + o, zsave + o, rh + o);
+    }
   }
 }
 
