@@ -591,8 +591,10 @@ inline void copy_row(float* dst, const float* src, int64_t n) { memcpy(dst, src,
 //
 // Each timestep runs in blocks of rows small enough that their gate pre-activations stay
 // in L1 from the GEMMs through the gate math and the outputs. Inputs of at most
-// kFoldInputs features are projected inside the step (one more short GEMM on the block);
-// wider ones are projected for a chunk of timesteps at once, before the recurrence.
+// kFoldInputs features are projected inside the step: for LSTM and SimpleRNN as part of
+// the step's one GEMM (CellDesc::XS: each h row is preceded by [1, x_t]), for GRU as one
+// more short GEMM on the block. Wider inputs are projected for a chunk of timesteps at
+// once, before the recurrence.
 //
 // In a team (RunArgs::team > 1) each member computes only its own units' gate columns
 // and gate math, so its share of the weights stays in its own core's caches; the
@@ -607,6 +609,9 @@ void run(const CellDesc& L, const RunArgs& a) {
   const bool lstm = L.kind == CellKind::LSTM, gru = L.kind == CellKind::GRU;
   const bool staged = is_rowwise(L.act) || is_rowwise(L.rec_act);
   const int hg = gru ? (L.reset_after ? 3 : 2) : 0;
+  // h rows: [pad, 1, x_t (D), h (Hp)] when stacked, h starting on a panel boundary.
+  const int64_t xs = L.XS, hoff = (xs + kPanel - 1) / kPanel * kPanel, lds = hoff + Hp;
+  const int64_t ku = xs + H;  // rows of U's panels
   int64_t rb = (4096 / ldz) / 4 * 4;  // rows per block: about 16 KB of gate pre-activations
   rb = rb < 4 ? 4 : (rb > B ? B : rb);
 
@@ -631,8 +636,8 @@ void run(const CellDesc& L, const RunArgs& a) {
 
   float* s = a.scratch;
   float* xw = s; s += tc * B * ldz;
-  float* hc = s; s += B * Hp;
-  float* hnx = s; s += B * Hp;
+  float* hc = s; s += B * lds;
+  float* hnx = s; s += B * lds;
   float* cc = s; s += B * Hp;
   float* cnx = s; s += B * Hp;
   float* hz = s; s += B * ldh;
@@ -641,15 +646,28 @@ void run(const CellDesc& L, const RunArgs& a) {
   float* rh = s; s += B * Hp;
   float* prev = s; s += B * Hp;
   float* stage = s;
+  auto hrow = [&](float* buf, int64_t b) { return buf + b * lds + hoff; };
+  // Stacked: x at timestep index k (processing order) into the rows' [1, x] prefix.
+  auto put_x = [&](float* buf, int64_t r0, int64_t nb, int64_t k) {
+    const int64_t t = a.go_backwards ? T - 1 - k : k;
+    for (int64_t b = r0; b < r0 + nb; ++b) {
+      float* dst = hrow(buf, b) - D;
+      const float* src = a.x + (b * T + t) * D;
+      if (D == 1) dst[0] = src[0];  // the common case, without a memcpy call per row
+      else copy_row(dst, src, D);
+    }
+  };
 
   if (rank == 0) {
-    memset(hc, 0, sizeof(float) * 4 * B * Hp);
-    memset(u2, 0, sizeof(float) * 4 * B * Hp);  // u2, zsave, rh, prev
+    memset(hc, 0, sizeof(float) * 2 * B * (lds + Hp));  // hc, hnx, cc, cnx
+    memset(u2, 0, sizeof(float) * 4 * B * Hp);           // u2, zsave, rh, prev
     for (int64_t b = 0; b < B; ++b) {
-      if (a.h0) copy_row(hc + b * Hp, a.h0 + b * H, H);
+      if (xs) hrow(hc, b)[-xs] = hrow(hnx, b)[-xs] = 1.0f;
+      if (a.h0) copy_row(hrow(hc, b), a.h0 + b * H, H);
       if (lstm && a.c0) copy_row(cc + b * Hp, a.c0 + b * H, H);
       if (a.prev0) copy_row(prev + b * Hp, a.prev0 + b * H, H);
     }
+    if (xs) put_x(hc, 0, B, 0);
   }
   sync();
 
@@ -679,22 +697,22 @@ void run(const CellDesc& L, const RunArgs& a) {
       for (int64_t r0 = 0; r0 < B; r0 += rb) {
         const int64_t nb = (B - r0) < rb ? (B - r0) : rb;
         float* z = fold ? xw : xw + (kk * B + r0) * ldz;
-        if (fold) {
+        if (fold && !xs) {
           for (int64_t b = 0; b < nb; ++b) copy_cols(z + b * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
           gemm(true, nb, znp, D, a.x + (r0 * T + t) * D, T * D, L.W + zp0 * D * kPanel, z + zp0 * kPanel, ldz,
                rev);
         }
-        float* hcb = hc + r0 * Hp;
+        float* hcb = hrow(hc, r0);
         float* hzb = hz + r0 * ldh;
         float* u2b = u2 + r0 * Hp;
         float* rhb = rh + r0 * Hp;
-        // Recurrent projection for the block's rows.
+        // Recurrent projection for the block's rows (stacked: the whole pre-activation).
         if (!gru) {
-          gemm(true, nb, znp, H, hcb, Hp, L.U + zp0 * H * kPanel, z + zp0 * kPanel, ldz, rev);
+          gemm(!xs, nb, znp, ku, hcb - xs, lds, L.U + zp0 * ku * kPanel, z + zp0 * kPanel, ldz, rev);
         } else {
           if (L.reset_after)
             for (int64_t b = 0; b < nb; ++b) copy_cols(hzb + b * ldh, L.bias_h, hp0 * kPanel, hnp * kPanel);
-          gemm(L.reset_after, nb, hnp, H, hcb, Hp, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev);
+          gemm(L.reset_after, nb, hnp, H, hcb, lds, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev);
         }
         const int phases = (gru && !L.reset_after) ? 2 : 1;
         for (int ph = 0; ph < phases; ++ph) {
@@ -704,21 +722,23 @@ void run(const CellDesc& L, const RunArgs& a) {
           }
           for (int64_t b = 0; b < nb; ++b) {
             const int64_t o = (r0 + b) * Hp;
+            float* hp = hrow(hc, r0 + b);
+            float* hn = hrow(hnx, r0 + b);
             if (staged)  // only ever alone: row-wise activations need the whole gate
-              step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
-                          zsave + o, rh + o, stage);
+              step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o,
+                          stage);
             else
-              step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hc + o, cc + o, hnx + o, cnx + o,
-                         zsave + o, rh + o, b0, b1, mine_tail);
+              step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o,
+                         b0, b1, mine_tail);
           }
         }
         // Keras's masked-step rule: a masked sample keeps its states; its output repeats
         // the last valid output (zeros before the first one) or is zero.
         for (int64_t b = r0; b < r0 + nb; ++b) {
           const bool valid = !a.mask || a.mask[b * T + t];
-          float* hn_b = hnx + b * Hp;
+          float* hn_b = hrow(hnx, b);
           if (!valid) {
-            copy_cols(hn_b, hc + b * Hp, u0, u1 - u0);
+            copy_cols(hn_b, hrow(hc, b), u0, u1 - u0);
             if (lstm) copy_cols(cnx + b * Hp, cc + b * Hp, u0, u1 - u0);
           }
           if (a.return_sequences && o1 > u0) {
@@ -729,6 +749,7 @@ void run(const CellDesc& L, const RunArgs& a) {
           }
           if (a.mask && valid && o1 > u0) copy_cols(prev + b * Hp, hn_b, u0, o1 - u0);
         }
+        if (xs && rank == 0 && k + 1 < T) put_x(hnx, r0, nb, k + 1);  // read after the barrier
       }
       sync();  // the next step reads every member's h
       float* tmp = hc; hc = hnx; hnx = tmp;
@@ -738,10 +759,11 @@ void run(const CellDesc& L, const RunArgs& a) {
 
   if (rank == 0)
     for (int64_t b = 0; b < B; ++b) {
-      if (!a.return_sequences) copy_row(a.y + b * H, (a.mask ? prev : hc) + b * Hp, H);
-      copy_row(a.h_out + b * H, hc + b * Hp, H);
+      const float* last = a.mask ? prev + b * Hp : hrow(hc, b);  // the last valid output
+      if (!a.return_sequences) copy_row(a.y + b * H, last, H);
+      copy_row(a.h_out + b * H, hrow(hc, b), H);
       if (lstm && a.c_out) copy_row(a.c_out + b * H, cc + b * Hp, H);
-      if (a.prev_out) copy_row(a.prev_out + b * H, (a.mask ? prev : hc) + b * Hp, H);
+      if (a.prev_out) copy_row(a.prev_out + b * H, last, H);
     }
 }
 

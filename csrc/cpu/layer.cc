@@ -108,6 +108,14 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   if (opt.kind == CellKind::GRU && !opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, 2);
     U2_ = pack_panels(recurrent, H, H, G, 2, 1);
+  } else if (opt.kind != CellKind::GRU && D <= kFoldInputs) {  // stacked: [bias; kernel; recurrent], see CellDesc::XS
+    const int64_t K = 1 + D + H, N = G * H;
+    std::vector<float> m(static_cast<size_t>(K * N), 0.0f);
+    if (bias) std::copy(bias, bias + N, m.begin());
+    std::copy(kernel, kernel + D * N, m.begin() + N);
+    std::copy(recurrent, recurrent + H * N, m.begin() + (1 + D) * N);
+    U_ = pack_panels(m.data(), K, H, G, 0, G);
+    desc_.XS = static_cast<int32_t>(1 + D);
   } else {
     U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
@@ -160,7 +168,10 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     int64_t tc = D <= kFoldInputs ? 1 : (int64_t(1) << 16) / (nb * ldz);
     return tc < 1 ? 1 : (tc > T ? T : tc);
   };
-  auto scratch_floats = [&](int64_t nb, int64_t tc) { return tc * nb * ldz + nb * (8 * Hp + ldh) + 8 * Hp + 64; };
+  // The two h rows per sample start round_up(XS, 16) floats in when stacked.
+  auto scratch_floats = [&](int64_t nb, int64_t tc) {
+    return tc * nb * ldz + nb * (8 * Hp + ldh + 2 * round_up(desc_.XS, kPanel)) + 8 * Hp + 64;
+  };
 
   // Rows are independent, so batch rows are split across threads; each chunk runs the
   // same per-row arithmetic as a single-threaded call, which keeps results identical

@@ -48,9 +48,14 @@ struct CellDesc {
   bool reset_after;  // GRU only
   Act act;
   Act rec_act;
+  // Stacked (LSTM and SimpleRNN with at most kFoldInputs features): U's panels have
+  // XS = 1 + D rows of [bias; kernel] above the H recurrent rows, and the kernels keep
+  // [1, x_t, h] in one row, so a step's whole pre-activation is one GEMM of K = XS + H
+  // (the same FMA chain, bias first, as bias + x@W + h@U). 0 otherwise.
+  int32_t XS;
   const float* W;       // Z/16 panels of D x 16
   const float* bias_x;  // Z floats, laid out like the panels (zeros without bias)
-  const float* U;       // recurrent panels (Z/16, or Zh/16 for GRU, of H x 16)
+  const float* U;       // recurrent panels (Z/16, or Zh/16 for GRU, of (XS + H) x 16)
   const float* U2;      // GRU reset_after=False: the candidate part (Hp/16 panels of H x 16)
   const float* bias_h;  // GRU reset_after=True: recurrent bias, Z floats
 };
