@@ -430,8 +430,8 @@ inline void spread_tail(float* dst, const float* src, int G, int64_t r) {
 // A tail whose G runs of r values fit one panel (G*r <= 16: LSTM(50)'s 2 units are 8
 // values) is activated as that one panel, each activation once for all its gates, and
 // the gates are then read back shifted to the units' lanes: 3 activation panels instead
-// of 5 for LSTM, 2 instead of 3 for GRU. Lanes from r on hold bounded values that are
-// never read (states are zeroed there).
+// of 5 for LSTM, 2 instead of 3 for GRU. Lanes from r on are never read; the cell state,
+// GRU's h and r*h are zeroed there, and LSTM's h there is an output gate times act(0).
 template <bool STD>
 PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const float* zt, const float* ht,
                              const float* u2, const float* hprev, const float* cprev, float* hn, float* cn,
