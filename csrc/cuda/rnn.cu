@@ -92,6 +92,20 @@ struct Step {
 
 // One timestep: block (x: units, y: batch row). The row's h (or r*h) is staged in shared
 // memory when it fits; each thread owns one unit and all its gates.
+// a[g] = h . U[:, col + g*H] for N gates side by side: one FMA chain per gate over k in
+// order, all N chains sharing each h[k] load.
+template <int N>
+__device__ inline void gate_dots(const float* hv, const float* U, int64_t H, int64_t GH, int64_t col, float (&a)[N]) {
+#pragma unroll
+  for (int g = 0; g < N; ++g) a[g] = 0.0f;
+  for (int64_t k = 0; k < H; ++k) {
+    const float hk = hv[k];
+    const float* u = U + k * GH + col;
+#pragma unroll
+    for (int g = 0; g < N; ++g) a[g] = fmaf(hk, u[g * H], a[g]);
+  }
+}
+
 __global__ void step_kernel(Step s) {
   extern __shared__ float hs[];
   const int64_t b = blockIdx.y, H = s.H;
@@ -111,14 +125,10 @@ __global__ void step_kernel(Step s) {
   const bool valid = !s.mask || s.mask[b * s.T + s.t];
 
   if (s.kind == CellKind::GRU && !s.reset_after && s.phase == 0) {
-    float az = 0.0f, ar = 0.0f;
-    for (int64_t k = 0; k < H; ++k) {
-      const float hk = hv[k];
-      az = fmaf(hk, s.U[k * GH + j], az);
-      ar = fmaf(hk, s.U[k * GH + H + j], ar);
-    }
-    const float zg = act(s.rec, z[j] + az);
-    const float rg = act(s.rec, z[H + j] + ar);
+    float a[2];
+    gate_dots(hv, s.U, H, GH, j, a);
+    const float zg = act(s.rec, z[j] + a[0]);
+    const float rg = act(s.rec, z[H + j] + a[1]);
     s.zsave[o] = zg;
     s.rh[o] = rg * s.h[o];
     return;
@@ -128,48 +138,35 @@ __global__ void step_kernel(Step s) {
   if (valid) {
     switch (s.kind) {
       case CellKind::SimpleRNN: {
-        float a = 0.0f;
-        for (int64_t k = 0; k < H; ++k) a = fmaf(hv[k], s.U[k * GH + j], a);
-        hnew = act(s.act, z[j] + a);
+        float a[1];
+        gate_dots(hv, s.U, H, GH, j, a);
+        hnew = act(s.act, z[j] + a[0]);
         break;
       }
       case CellKind::LSTM: {
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (int64_t k = 0; k < H; ++k) {
-          const float hk = hv[k];
-          const float* u = s.U + k * GH + j;
-          a0 = fmaf(hk, u[0], a0);
-          a1 = fmaf(hk, u[H], a1);
-          a2 = fmaf(hk, u[2 * H], a2);
-          a3 = fmaf(hk, u[3 * H], a3);
-        }
-        const float i = act(s.rec, z[j] + a0);
-        const float f = act(s.rec, z[H + j] + a1);
-        const float g = act(s.act, z[2 * H + j] + a2);
-        const float og = act(s.rec, z[3 * H + j] + a3);
+        float a[4];
+        gate_dots(hv, s.U, H, GH, j, a);
+        const float i = act(s.rec, z[j] + a[0]);
+        const float f = act(s.rec, z[H + j] + a[1]);
+        const float g = act(s.act, z[2 * H + j] + a[2]);
+        const float og = act(s.rec, z[3 * H + j] + a[3]);
         cnew = f * s.c[o] + i * g;
         hnew = og * act(s.act, cnew);
         break;
       }
       case CellKind::GRU: {
         if (s.reset_after) {
-          float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
-          for (int64_t k = 0; k < H; ++k) {
-            const float hk = hv[k];
-            const float* u = s.U + k * GH + j;
-            a0 = fmaf(hk, u[0], a0);
-            a1 = fmaf(hk, u[H], a1);
-            a2 = fmaf(hk, u[2 * H], a2);
-          }
-          if (s.bh) { a0 += s.bh[j]; a1 += s.bh[H + j]; a2 += s.bh[2 * H + j]; }
-          const float zg = act(s.rec, z[j] + a0);
-          const float rg = act(s.rec, z[H + j] + a1);
-          const float hh = act(s.act, z[2 * H + j] + rg * a2);
+          float a[3];
+          gate_dots(hv, s.U, H, GH, j, a);
+          if (s.bh) { a[0] += s.bh[j]; a[1] += s.bh[H + j]; a[2] += s.bh[2 * H + j]; }
+          const float zg = act(s.rec, z[j] + a[0]);
+          const float rg = act(s.rec, z[H + j] + a[1]);
+          const float hh = act(s.act, z[2 * H + j] + rg * a[2]);
           hnew = zg * s.h[o] + (1.0f - zg) * hh;
         } else {  // phase 1: the candidate from (r*h) @ U_h
-          float a = 0.0f;
-          for (int64_t k = 0; k < H; ++k) a = fmaf(hv[k], s.U[k * GH + 2 * H + j], a);
-          const float hh = act(s.act, z[2 * H + j] + a);
+          float a[1];
+          gate_dots(hv, s.U, H, GH, 2 * H + j, a);
+          const float hh = act(s.act, z[2 * H + j] + a[0]);
           const float zg = s.zsave[o];
           hnew = zg * s.h[o] + (1.0f - zg) * hh;
         }
