@@ -1,10 +1,13 @@
 """pyrnn against TensorFlow, ONNX Runtime, PyTorch and OpenVINO on the issue's model configs.
 
-    python bench/compare.py [--quick] [--configs lstm50,gru256] [--batches 1,8,64,1024]
+    python bench/compare.py [--quick] [--configs lstm50,2xgru256] [--batches 1,8,64,1024]
 
 Every peer runs the same Keras model (same weights) in this one process. Runners are
 timed in interleaved rounds (each runner one timed block per round), so machine noise
-hits all of them alike; the table gives medians. Ratio = best fp32 peer / pyrnn.
+hits all of them alike; the table gives medians. Each block starts on an idle process:
+runtimes keep worker threads spinning for a while after a call (PyTorch's OpenMP team
+for ~20 ms here, and a failed OpenVINO conversion burns both cores for ~1.5 s), which
+would otherwise slow whichever runner comes next. Ratio = best fp32 peer / pyrnn.
 OpenVINO is reported in its own column: on this CPU it picks bf16 by itself, so it is
 not an fp32 peer. Peers that are not installed are skipped. Writes
 bench/results/compare.md and bench/results/compare.png (latency against batch size).
@@ -192,9 +195,21 @@ def run_torch(model) -> Callable:
 # ---- timing --------------------------------------------------------------------------------
 
 
+def settle(limit: float = 5.0, window: float = 0.01) -> None:
+    """Waits (up to `limit` seconds) until this process's threads are idle: under 10% of
+    one core's time used over a `window`-second sleep."""
+    end = time.perf_counter() + limit
+    while time.perf_counter() < end:
+        c0 = time.process_time()
+        time.sleep(window)
+        if time.process_time() - c0 < 0.1 * window:
+            return
+
+
 def measure(runners: Dict[str, Callable], x: np.ndarray, rounds: int, budget: float) -> Dict[str, float]:
     inner = {}
     for k, fn in runners.items():
+        settle()
         fn(x)
         t0 = time.perf_counter()
         fn(x)
@@ -203,6 +218,7 @@ def measure(runners: Dict[str, Callable], x: np.ndarray, rounds: int, budget: fl
     times: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for k, fn in runners.items():
+            settle()
             t0 = time.perf_counter()
             for _ in range(inner[k]):
                 fn(x)
