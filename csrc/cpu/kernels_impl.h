@@ -470,11 +470,46 @@ inline void spread_tail(float* dst, const float* src, int G, int64_t r) {
 // values) is activated as that one panel, each activation once for all its gates, and
 // the gates are then read back shifted to the units' lanes: 3 activation panels instead
 // of 5 for LSTM, 2 instead of 3 for GRU. Lanes from r on are never read; the cell state,
-// GRU's h and r*h are zeroed there, and LSTM's h there is an output gate times act(0).
+// GRU's h and r*h are zeroed there, and so is LSTM's h with AVX-512 (elsewhere it is an
+// output gate times act(0)).
 template <bool STD>
 PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const float* zt, const float* ht,
                              const float* u2, const float* hprev, const float* cprev, float* hn, float* cn,
                              float* zsave, float* rh) {
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  // One vector per panel: the gates are shifted onto the units' lanes in registers
+  // (a two-source permute with zeros beyond lane 15), not through a store and an
+  // overlapping reload, which the store-to-load forwarding cannot serve.
+  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
+  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int ri = static_cast<int>(r);
+  auto sh = [&](vf v, int g) {  // lanes g*r.. of v down to lane 0
+    return (vf)_mm512_permutex2var_ps((__m512)v, _mm512_add_epi32(lane, _mm512_set1_epi32(g * ri)),
+                                      _mm512_setzero_ps());
+  };
+  const __mmask16 keep = static_cast<__mmask16>((1u << ri) - 1);
+  auto kz = [keep](vf v) { return (vf)_mm512_maskz_mov_ps(keep, (__m512)v); };
+  const vf zv = ld(zt);
+  if (L.kind == CellKind::LSTM) {
+    const vf a = rec(zv), b = act(zv);
+    const vf cv = kz(sh(a, 1) * ld(cprev) + a * sh(b, 2));
+    st(cn, cv);
+    st(hn, kz(sh(a, 3) * act(cv)));
+  } else if (L.reset_after) {
+    const vf hv = ld(ht), a = rec(zv + hv);
+    const vf hh = act(sh(zv, 2) + sh(a, 1) * sh(hv, 2));
+    st(hn, kz(a * ld(hprev) + (1.0f - a) * hh));
+  } else if (phase == 0) {
+    const vf a = rec(zv + ld(ht));
+    st(zsave, a);
+    st(rh, kz(sh(a, 1) * ld(hprev)));
+  } else {
+    const vf zg = ld(zsave);
+    const vf hh = act(sh(zv, 2) + ld(u2));
+    st(hn, kz(zg * ld(hprev) + (1.0f - zg) * hh));
+  }
+#else
   alignas(64) static const int32_t kLane[kPanel] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   // a: rec(.) of the panel; b: act(.) (LSTM) or the x-side candidate values (GRU);
   // c: GRU's h-side candidate values. Each followed by zeros, read at offsets <= 3r < 16.
@@ -519,6 +554,7 @@ PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const floa
       st(hn + o, sel(keep, zg * ld(hprev + o) + (1.0f - zg) * hh, vf{}));
     }
   }
+#endif
 }
 
 // Fused path: every activation is elementwise, so each block is finished while its
