@@ -7,7 +7,15 @@
 """
 
 from . import _core
-from ._config import config, get_num_threads, physical_cores, set_memory_limit, set_num_threads, show_config
+from ._config import (
+    config,
+    get_num_threads,
+    physical_cores,
+    release_memory,
+    set_memory_limit,
+    set_num_threads,
+    show_config,
+)
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .errors import ModelFormatError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
@@ -32,6 +40,7 @@ __all__ = [
     "show_config",
     "set_num_threads",
     "set_memory_limit",
+    "release_memory",
     "get_num_threads",
     "config",
     "SUPPORTED_ACTIVATIONS",

@@ -46,6 +46,16 @@ def set_memory_limit(nbytes: "int | None") -> None:
     _core.set_memory_limit(nbytes)
 
 
+def release_memory() -> int:
+    """Frees the memory pyrnn keeps for reuse and returns how many bytes that was.
+
+    Blocks of 1 MiB and more (large intermediates, such as a sequence layer's output at
+    a big batch) are kept after a call, at most 8 of them and 256 MiB in all, so the next
+    call reuses memory that is already mapped instead of page-faulting it in again.
+    """
+    return _core.release_memory()
+
+
 def get_num_threads() -> int:
     """The number of threads a call may use."""
     return _core.num_threads()

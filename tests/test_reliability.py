@@ -151,6 +151,27 @@ def test_memory_is_flat_over_100k_calls_and_large_batches(record_property):
     assert big_growth < 6 << 20  # allocator noise seen: up to about 4 MiB
 
 
+def test_large_intermediates_are_recycled_and_released():
+    """Blocks of 1 MiB and up are kept for the next call: reusing one (stale data in it)
+    changes no result, and pyrnn.release_memory() frees them."""
+    rng = np.random.default_rng(7)
+    model, weights = seq_model("LSTM", 2, 16, True, 3, "linear", False, rng)
+    xa = rng.normal(size=(512, 40, 2)).astype(np.float32)  # the LSTM's output: 1.25 MiB
+    xb = rng.normal(size=(512, 40, 2)).astype(np.float32)
+    pyrnn.release_memory()
+    ya = model.predict(xa)
+    assert pyrnn.release_memory() >= 1 << 20
+    assert pyrnn.release_memory() == 0
+    ya_fresh = model.predict(xa)  # fresh memory
+    model.predict(xb)             # leaves its blocks for the next call
+    ya_reused = model.predict(xa)
+    np.testing.assert_array_equal(ya_reused, ya_fresh)
+    np.testing.assert_array_equal(ya, ya_fresh)
+    ref = model_oracle("LSTM", xa, weights, True, "linear", False)
+    assert np.max(np.abs(ya_reused - ref)) / max(1.0, np.max(np.abs(ref))) <= 1e-5
+    pyrnn.release_memory()
+
+
 def test_oversized_work_is_refused_before_allocating():
     rng = np.random.default_rng(4)
     model, _ = seq_model("GRU", 2, 8, True, 3, "linear", False, rng)

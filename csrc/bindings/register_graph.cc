@@ -85,6 +85,8 @@ void register_graph(py::module_& m) {
   m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),
         "Largest intermediate tensor a model call may allocate, in bytes (<= 0: physical memory).");
   m.def("memory_limit", &tensor_memory_limit);
+  m.def("release_memory", &AlignedBuffer::release_cached,
+        "Frees the large blocks kept for reuse by later calls; returns the bytes freed.");
   py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph", "A whole model as a plan of ops over tensor slots (built by pyrnn._plan).")
       .def(py::init<>())
       .def_property_readonly("num_inputs", &Graph::num_inputs)
