@@ -161,15 +161,28 @@ def test_strided_and_float64_inputs(isa):
                   oracle.rnn("GRU", x.astype(np.float32), *w, return_sequences=True, initial_state=init))
 
 
-def test_batch_invariance(isa):
-    """A row's output never depends on the other rows of the batch."""
+@pytest.mark.parametrize("features", [5, 40])
+def test_batch_invariance(isa, features):
+    """A row's output never depends on the other rows of the batch. With 40 features an
+    LSTM runs blocks of 4 rows and more stacked (one GEMM on [1, x_t, h]) and fewer rows
+    with the inputs projected ahead: the same FMA chain, so the same bits."""
     rng = np.random.default_rng(8)
-    w = make_weights("LSTM", 5, 33, rng)
-    x = rng.normal(size=(13, 17, 5)).astype(np.float32)
-    layer = pyrnn.LSTM(*w, return_sequences=True)
-    full = layer(x)
-    for b in range(13):
-        np.testing.assert_array_equal(layer(x[b:b + 1])[0], full[b])
+    w = make_weights("LSTM", features, 33, rng)
+    x = rng.normal(size=(13, 17, features)).astype(np.float32)
+    mask = rng.random((13, 17)) > 0.25
+    h0, c0 = rng.normal(size=(2, 13, 33)).astype(np.float32)
+    for opts in ({}, {"go_backwards": True}):
+        layer = pyrnn.LSTM(*w, return_sequences=True, **opts)
+        full = layer(x)
+        full_m = layer(x, mask=mask, initial_state=[h0, c0])
+        for b in range(13):
+            np.testing.assert_array_equal(layer(x[b:b + 1])[0], full[b])
+            got = layer(x[b:b + 1], mask=mask[b:b + 1], initial_state=[h0[b:b + 1], c0[b:b + 1]])
+            np.testing.assert_array_equal(got[0], full_m[b])
+        for pair in (slice(0, 2), slice(3, 6)):  # 2 rows: projected ahead; 3 rows: also
+            np.testing.assert_array_equal(layer(x[pair]), full[pair])
+        ref = oracle.rnn("LSTM", x, *w, return_sequences=True, mask=mask, initial_state=[h0, c0], **opts)
+        assert_parity(full_m, ref)
 
 
 def test_empty_batch():

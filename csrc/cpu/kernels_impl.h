@@ -669,7 +669,8 @@ inline void copy_row(float* dst, const float* src, int64_t n) { memcpy(dst, src,
 // kFoldInputs features are projected inside the step: for LSTM and SimpleRNN as part of
 // the step's one GEMM (CellDesc::XS: each h row is preceded by [1, x_t]), for GRU as one
 // more short GEMM on the block. Wider inputs are projected for a chunk of timesteps at
-// once, before the recurrence.
+// once, before the recurrence, unless the caller passes stacked panels (XS > 0) for them
+// too.
 //
 // In a team (RunArgs::team > 1) each member computes only its own units' gate columns
 // and gate math, so its share of the weights stays in its own core's caches; the
@@ -679,7 +680,7 @@ void run(const CellDesc& L, const RunArgs& a) {
   FlushDenormals ftz;
   const int64_t B = a.B, T = a.T, D = L.D, H = L.H, Hp = L.Hp;
   const int64_t ldz = L.Z, ldh = L.Zh;
-  const bool fold = D <= kFoldInputs;
+  const bool fold = D <= kFoldInputs || L.XS;  // inputs projected inside each step
   const int64_t tc = fold ? 1 : (a.tchunk < 1 ? 1 : (a.tchunk > T ? T : a.tchunk));
   const bool lstm = L.kind == CellKind::LSTM, gru = L.kind == CellKind::GRU;
   const bool staged = is_rowwise(L.act) || is_rowwise(L.rec_act);

@@ -182,23 +182,35 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   if (opt.kind == CellKind::GRU && !opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, 2);
     U2_ = pack_panels(recurrent, H, H, G, 2, 1);
-  } else if (opt.kind != CellKind::GRU && D <= kFoldInputs) {  // stacked: [bias; kernel; recurrent], see CellDesc::XS
+  }
+  // Stacked panels: [bias; kernel; recurrent], see CellDesc::XS.
+  auto stacked = [&] {
     const int64_t K = 1 + D + H, N = G * H;
     std::vector<float> m(static_cast<size_t>(K * N), 0.0f);
     if (bias) std::copy(bias, bias + N, m.begin());
     std::copy(kernel, kernel + D * N, m.begin() + N);
     std::copy(recurrent, recurrent + H * N, m.begin() + (1 + D) * N);
-    U_ = pack_panels(m.data(), K, H, G, 0, G);
+    return pack_panels(m.data(), K, H, G, 0, G);
+  };
+  if (opt.kind != CellKind::GRU && D <= kFoldInputs) {
+    U_ = stacked();
     desc_.XS = static_cast<int32_t>(1 + D);
-  } else {
+  } else if (opt.kind != CellKind::GRU || opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
+  if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes)
+    Us_ = stacked();
   if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
   desc_.W = W_.data();
   desc_.bias_x = bx_.data();
   desc_.U = U_.data();
   desc_.U2 = U2_.size() ? U2_.data() : nullptr;
   desc_.bias_h = bh_.size() ? bh_.data() : nullptr;
+  if (Us_.size()) {
+    sdesc_ = desc_;
+    sdesc_.XS = static_cast<int32_t>(1 + D);
+    sdesc_.U = Us_.data();
+  }
 }
 
 double RecurrentLayer::flops(int64_t B, int64_t T) const {
@@ -238,13 +250,13 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   // Input projections for up to 256 KB of gate pre-activations at a time, which stay in
   // L2 until the steps read them (4 MB chunks measured 5-10% slower; narrow inputs
   // are projected inside each step: one step's worth).
-  auto chunk_steps = [&](int64_t nb) {
-    int64_t tc = D <= kFoldInputs ? 1 : (int64_t(1) << 16) / (nb * ldz);
+  auto chunk_steps = [&](const CellDesc& d, int64_t nb) {
+    int64_t tc = D <= kFoldInputs || d.XS ? 1 : (int64_t(1) << 16) / (nb * ldz);
     return tc < 1 ? 1 : (tc > T ? T : tc);
   };
   // The two h rows per sample start round_up(XS, 16) floats in when stacked.
-  auto scratch_floats = [&](int64_t nb, int64_t tc) {
-    return tc * nb * ldz + nb * (8 * Hp + ldh + 2 * round_up(desc_.XS, kPanel)) + 8 * Hp + 64;
+  auto scratch_floats = [&](const CellDesc& d, int64_t nb, int64_t tc) {
+    return tc * nb * ldz + nb * (8 * Hp + ldh + 2 * round_up(d.XS, kPanel)) + 8 * Hp + 64;
   };
 
   // Rows are independent, so batch rows are split across threads; each chunk runs the
@@ -259,8 +271,8 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   const int64_t blocks = (H + kPanel - 1) / kPanel;
   const int team = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
   if (chunks == 1 && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops && flops(B, T) >= kTeamMinFlops) {
-    const int64_t tc = chunk_steps(B);
-    AlignedBuffer scratch(scratch_floats(B, tc), /*zero=*/false);
+    const int64_t tc = chunk_steps(desc_, B);
+    AlignedBuffer scratch(scratch_floats(desc_, B, tc), /*zero=*/false);
     SpinBarrier barrier(team);
     RunArgs a = args(0, B, tc, scratch.data());
     a.team = team;
@@ -278,9 +290,10 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   chunks = (B + rows_per - 1) / rows_per;
   parallel_for(static_cast<int>(chunks), [&](int i) {
     const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
-    const int64_t tc = chunk_steps(nb);
-    AlignedBuffer scratch(scratch_floats(nb, tc), /*zero=*/false);
-    current_kernels().run(desc_, args(b0, nb, tc, scratch.data()));
+    const CellDesc& d = sdesc_.XS && nb >= kStackedMinRows ? sdesc_ : desc_;
+    const int64_t tc = chunk_steps(d, nb);
+    AlignedBuffer scratch(scratch_floats(d, nb, tc), /*zero=*/false);
+    current_kernels().run(d, args(b0, nb, tc, scratch.data()));
   });
 }
 

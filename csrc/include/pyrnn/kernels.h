@@ -30,6 +30,15 @@ enum class Act : int32_t {
 // Inputs with at most this many features are projected inside each timestep rather
 // than for a chunk of timesteps ahead of the recurrence.
 constexpr int kFoldInputs = 16;
+// LSTM inputs wider than that are stacked too (see CellDesc::XS) for a thread's block of
+// at least kStackedMinRows rows when the stacked panels take at most kStackedMaxBytes:
+// one GEMM per step then beats projecting the inputs ahead of the steps (2xLSTM(50)'s
+// second layer, D = 50, one thread: 6% faster at 4 rows, 17% at 8, 5% at 32, 3% at 512);
+// with fewer rows the projection over many timesteps at once reuses its weights better
+// (2 rows: 3% slower stacked, 1 row: 30%). SimpleRNN(50) measured 5% slower stacked at
+// 512 rows, so it keeps the projection.
+constexpr int kStackedMinRows = 4;
+constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 
 // A packed cell. Gate columns are laid out for the gate math: each full block of 16
 // units holds its G gate panels side by side (panel hb*G + g), so a block's gate
@@ -48,10 +57,12 @@ struct CellDesc {
   bool reset_after;  // GRU only
   Act act;
   Act rec_act;
-  // Stacked (LSTM and SimpleRNN with at most kFoldInputs features): U's panels have
-  // XS = 1 + D rows of [bias; kernel] above the H recurrent rows, and the kernels keep
-  // [1, x_t, h] in one row, so a step's whole pre-activation is one GEMM of K = XS + H
-  // (the same FMA chain, bias first, as bias + x@W + h@U). 0 otherwise.
+  // Stacked (LSTM and SimpleRNN with at most kFoldInputs features; LSTM with more, for
+  // a thread's block of kStackedMinRows rows and up when the stacked panels are small,
+  // see RecurrentLayer): U's panels have XS = 1 + D rows of [bias; kernel] above the H
+  // recurrent rows, and the kernels keep [1, x_t, h] in one row, so a step's whole
+  // pre-activation is one GEMM of K = XS + H (the same FMA chain, bias first, as
+  // bias + x@W + h@U: the results are the same either way). 0 otherwise.
   int32_t XS;
   const float* W;       // Z/16 panels of D x 16
   const float* bias_x;  // Z floats, laid out like the panels (zeros without bias)

@@ -105,6 +105,10 @@ class RecurrentLayer {
   LayerOptions opt_;
   CellDesc desc_{};
   AlignedBuffer W_, U_, U2_, bx_, bh_;
+  // LSTM inputs wider than kFoldInputs: the stacked form too, for a thread's block of at
+  // least kStackedMinRows rows (sdesc_.XS > 0 when there is one).
+  CellDesc sdesc_{};
+  AlignedBuffer Us_;
 };
 
 enum class MergeMode { Concat = 0, Sum, Mul, Ave, None };
