@@ -169,6 +169,10 @@ def test_large_intermediates_are_recycled_and_released():
     np.testing.assert_array_equal(ya, ya_fresh)
     ref = model_oracle("LSTM", xa, weights, True, "linear", False)
     assert np.max(np.abs(ya_reused - ref)) / max(1.0, np.max(np.abs(ref))) <= 1e-5
+    model.predict(xb)  # a forked worker inherits the kept blocks and starts its own cache
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        np.testing.assert_array_equal(pool.submit(model.predict, xa).result(), ya_fresh)
     pyrnn.release_memory()
 
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "pyrnn/isa.h"
 #include "pyrnn/threadpool.h"
 
@@ -23,13 +25,18 @@ struct BlockCache {
     float* p;
     size_t bytes;
   };
+  pid_t pid = getpid();
   std::mutex m;
   std::vector<Block> blocks;
   size_t total = 0;
 };
 
+// Never destroyed (buffers may be freed at exit). A forked child starts a new one: the
+// parent's lock may have been held by a thread that does not exist in the child (the
+// parent's blocks are then left alone).
 BlockCache& block_cache() {
-  static BlockCache* c = new BlockCache;  // never destroyed: buffers may be freed at exit
+  static BlockCache* c = new BlockCache;
+  if (c->pid != getpid()) c = new BlockCache;
   return *c;
 }
 
