@@ -33,7 +33,7 @@ constexpr int kFoldInputs = 16;
 // LSTM inputs wider than that are stacked too (see CellDesc::XS) for a thread's block of
 // at least kStackedMinRows rows when the stacked panels take at most kStackedMaxBytes:
 // one GEMM per step then beats projecting the inputs ahead of the steps (2xLSTM(50)'s
-// second layer, D = 50, one thread: 6% faster at 4 rows, 17% at 8, 5% at 32, 3% at 512);
+// second layer, D = 50, one thread: 6% faster at 4 rows, 6-17% at 8, 5% at 32, 2-3% at 512);
 // with fewer rows the projection over many timesteps at once reuses its weights better
 // (2 rows: 3% slower stacked, 1 row: 30%). SimpleRNN(50) measured 5% slower stacked at
 // 512 rows, so it keeps the projection.
