@@ -476,12 +476,12 @@ template <bool STD>
 PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const float* zt, const float* ht,
                              const float* u2, const float* hprev, const float* cprev, float* hn, float* cn,
                              float* zsave, float* rh) {
+  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
+  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
 #if defined(__AVX512F__) && PYRNN_VBYTES == 64
   // One vector per panel: the gates are shifted onto the units' lanes in registers
   // (a two-source permute with zeros beyond lane 15), not through a store and an
   // overlapping reload, which the store-to-load forwarding cannot serve.
-  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
-  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int ri = static_cast<int>(r);
   auto sh = [&](vf v, int g) {  // lanes g*r.. of v down to lane 0
@@ -514,8 +514,6 @@ PYRNN_INLINE void tail_small(const CellDesc& L, int phase, int64_t r, const floa
   // a: rec(.) of the panel; b: act(.) (LSTM) or the x-side candidate values (GRU);
   // c: GRU's h-side candidate values. Each followed by zeros, read at offsets <= 3r < 16.
   alignas(64) float a[2 * kPanel], b[2 * kPanel], c[2 * kPanel];
-  auto act = [&](vf x) { return STD ? vtanh(x) : act_vec(L.act, x); };
-  auto rec = [&](vf x) { return STD ? vsigmoid(x) : act_vec(L.rec_act, x); };
   const bool lstm = L.kind == CellKind::LSTM, ra = L.reset_after;
   for (int v = 0; v < PV; ++v) {
     const int o = v * VL;
