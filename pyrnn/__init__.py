@@ -6,7 +6,20 @@
 >>> lstm = pyrnn.LSTM.from_keras(keras_layer_or_model)   # doctest: +SKIP
 """
 
-from . import _core
+try:
+    from . import _core
+except ImportError as _exc:  # the source tree's pyrnn/ shadows the installed package
+    import importlib.machinery as _machinery
+    import os as _os
+
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    if any(_os.path.exists(_os.path.join(_here, "_core" + s)) for s in _machinery.EXTENSION_SUFFIXES):
+        raise
+    raise ImportError(
+        f"pyrnn's compiled core (_core) is not in {_here}. This is probably the pyrnn source checkout, which "
+        "Python found before the installed package because the current directory comes first on sys.path: "
+        "run Python from another directory (after `pip install .`)."
+    ) from _exc
 from ._config import (
     config,
     get_num_threads,
@@ -17,7 +30,7 @@ from ._config import (
     show_config,
 )
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
-from .errors import ModelFormatError, UnsupportedLayerError
+from .errors import LoadTimeoutError, ModelFormatError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
 from .stream import Stream
@@ -33,6 +46,7 @@ __all__ = [
     "Stream",
     "ModelFormatError",
     "UnsupportedLayerError",
+    "LoadTimeoutError",
     "SimpleRNN",
     "LSTM",
     "GRU",

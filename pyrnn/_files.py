@@ -19,15 +19,14 @@ import io
 import json
 import os
 import re
-import sys
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ._sandbox import read_isolated
 from .errors import ModelFormatError
 
 RNN_CLASSES = ("SimpleRNN", "LSTM", "GRU")
@@ -352,75 +351,6 @@ def _check_model_config(config: Dict[str, Any], src: str) -> None:
         )
 
 
-def _isolated(reader: Any, path: str, src: str) -> ModelSource:
-    """Runs a reader in a forked child with a deadline (Linux). Some corrupt HDF5 files
-    make libhdf5 loop forever inside one C call, which no Python-level check can stop;
-    a child can be killed. The parsed model comes back pickled through a pipe.
-    PYRNN_LOAD_IN_PROCESS=1 (or a platform without a safe fork) reads in-process."""
-    if not sys.platform.startswith("linux") or os.environ.get("PYRNN_LOAD_IN_PROCESS"):
-        return reader(path)
-    import pickle
-    import select
-    import signal
-
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        size = 0
-    deadline = time.monotonic() + 3.0 + size / 50e6  # generous: a sound file takes milliseconds
-    _h5py()  # a clear ImportError before forking
-    from h5py._objects import phil  # h5py's global lock: held across fork so the child can take it
-
-    rfd, wfd = os.pipe()
-    with phil:
-        pid = os.fork()
-    if pid == 0:  # child: read, send, exit without running any Python cleanup
-        code = 0
-        try:
-            os.close(rfd)
-            try:
-                payload = pickle.dumps(("ok", reader(path)), protocol=pickle.HIGHEST_PROTOCOL)
-            except ModelFormatError as exc:
-                payload = pickle.dumps(("err", str(exc)))
-            except BaseException as exc:  # noqa: BLE001 - reported as a format error below
-                payload = pickle.dumps(("err", f"{src}: cannot read the file ({type(exc).__name__}: {exc})"))
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(wfd, view):]
-        except BaseException:  # noqa: BLE001
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    chunks = []
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                raise ModelFormatError(f"{src}: reading the file did not finish in time; a corrupt HDF5 structure "
-                                       "can make libhdf5 loop")
-            ready, _, _ = select.select([rfd], [], [], left)
-            if ready:
-                block = os.read(rfd, 1 << 20)
-                if not block:
-                    break
-                chunks.append(block)
-    finally:
-        os.close(rfd)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    try:
-        status, value = pickle.loads(b"".join(chunks))
-    except Exception:  # noqa: BLE001 - the child died (out of memory, a signal)
-        raise ModelFormatError(f"{src}: reading the file failed (the reader process ended abnormally)") from None
-    if status != "ok":
-        raise ModelFormatError(value)
-    return value
-
-
 def _is_hdf5(path: str) -> bool:
     try:
         return bool(_h5py().is_hdf5(path))
@@ -428,8 +358,9 @@ def _is_hdf5(path: str) -> bool:
         return False
 
 
-def read_model_file(path: "str | os.PathLike[str]") -> ModelSource:
-    """Reads a ``.keras`` or legacy ``.h5`` model file (chosen by content, not name)."""
+def read_model_file(path: "str | os.PathLike[str]", timeout: Optional[float] = None) -> ModelSource:
+    """Reads a ``.keras`` or legacy ``.h5`` model file (chosen by content, not name), in a
+    helper process under a CPU-time limit (``timeout``; see :mod:`pyrnn._sandbox`)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path!r}")
@@ -449,9 +380,9 @@ def read_model_file(path: "str | os.PathLike[str]") -> ModelSource:
         raise ModelFormatError(f"{src}: the file is empty")
     try:
         if head.startswith(b"PK"):
-            return _isolated(read_keras, path, src)
+            return read_isolated(read_keras, path, src, timeout)
         if head.startswith(b"\x89HDF\r\n\x1a\n") or _is_hdf5(path):  # (HDF5 may sit after a user block)
-            return _isolated(read_h5, path, src)
+            return read_isolated(read_h5, path, src, timeout)
     except ModelFormatError as exc:
         if str(exc).startswith(src):
             raise

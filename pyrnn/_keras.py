@@ -26,6 +26,19 @@ def keras_major(obj: Any) -> int:
     return 3
 
 
+# Layers that change nothing at inference, so a model holding one of them besides the
+# requested layer still computes exactly what that layer computes (models are containers).
+_PASSIVE = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+            "Sequential", "Functional", "Model")
+
+
+def unbuilt_error(layer: Any, class_name: str) -> ValueError:
+    return ValueError(
+        f"{class_name} {getattr(layer, 'name', '?')!r} has no weights yet: build it first "
+        f"(layer.build(input_shape), or call it or its model on data once), then convert it"
+    )
+
+
 def _walk(obj: Any) -> List[Any]:
     """All layers of a model, nested models included (depth first, in order)."""
     found = []
@@ -49,6 +62,15 @@ def find_layer(obj: Any, class_name: str) -> Any:
     matches = [layer for layer in layers if type(layer).__name__ == class_name]
     name = getattr(obj, "name", "?")
     if len(matches) == 1:
+        others = [layer for layer in layers if layer is not matches[0] and type(layer).__name__ not in _PASSIVE]
+        if others:
+            dropped = ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in others)
+            raise ValueError(
+                f"model {name!r} holds other layers besides its {class_name} ({dropped}); "
+                f"{class_name}.from_keras(model) would return the {class_name} alone and drop them, so its "
+                f"outputs would differ from model.predict. Convert the whole model with pyrnn.from_keras(model), "
+                f"or pass the layer itself: pyrnn.{class_name}.from_keras(model.get_layer({matches[0].name!r}))"
+            )
         return matches[0]
     if not matches:
         inventory = ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in layers) or "no layers"

@@ -2,7 +2,7 @@
 
     pyrnn info MODEL
     pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N]
-    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--no-tensorflow]
+    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras]
     pyrnn demo
 
 Errors print one line on stderr and exit with status 1 (2 for usage errors).
@@ -72,10 +72,12 @@ def _sample_inputs(model: Any, batch: int, timesteps: int, rng: np.random.Genera
 
 def _keras_loader(path: str, keras_version: str) -> Optional[Callable[[List[np.ndarray]], Any]]:
     """A callable running the model in Keras, or None when TensorFlow is absent."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up log lines are noise here
     try:
-        import tensorflow as tf  # noqa: F401
+        import tensorflow as tf
     except ImportError:
         return None
+    tf.get_logger().setLevel("ERROR")
     if keras_version.startswith("2"):
         import tf_keras as keras  # type: ignore
     else:
@@ -109,21 +111,27 @@ def _read_inputs(path: str) -> List[np.ndarray]:
 def cmd_predict(args: argparse.Namespace) -> int:
     import pyrnn
 
+    out = args.output
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".npy", ".npz"):
+        raise ValueError(f"-o {out}: pyrnn predict writes .npy (one output) or .npz (one array per output) "
+                         f"files, not {ext or 'files without an extension'}; name the output e.g. "
+                         f"{os.path.splitext(out)[0] or 'outputs'}.npy")
     model = pyrnn.load(args.model)
     xs = _read_inputs(args.input)
     if len(xs) != len(model.input_names):
         raise ValueError(f"{os.path.basename(args.input)} holds {len(xs)} arrays; the model takes "
                          f"{len(model.input_names)} ({', '.join(model.input_names)})")
     ys = model.predict(xs if len(xs) > 1 else xs[0], batch_size=args.batch_size)
-    out = args.output
-    if isinstance(ys, list):
-        if not out.endswith(".npz"):
-            raise ValueError(f"the model has {len(ys)} outputs; write them to an .npz file, not {out!r}")
-        np.savez(out, *ys)
-    else:
-        np.save(out, ys)
-    shapes = [y.shape for y in ys] if isinstance(ys, list) else [ys.shape]
-    print(f"wrote {out}: " + ", ".join(str(s) for s in shapes))
+    arrays = ys if isinstance(ys, list) else [ys]
+    if len(arrays) > 1 and ext != ".npz":
+        raise ValueError(f"the model has {len(arrays)} outputs; write them to an .npz file, not {out!r}")
+    with open(out, "wb") as fh:  # a file object: np.save/np.savez given a name may append an extension
+        if ext == ".npy":
+            np.save(fh, arrays[0])
+        else:
+            np.savez(fh, *arrays)
+    print(f"wrote {out}: " + ", ".join(str(y.shape) for y in arrays))
     return 0
 
 
@@ -139,7 +147,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError("--batch-sizes needs positive integers")
     keras_fn = None
     note = ""
-    if not args.no_tensorflow:
+    if args.keras:
         try:
             keras_fn = _keras_loader(args.model, model.keras_version)
             if keras_fn is None:
@@ -225,11 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help=".npy (one output) or .npz")
     s.add_argument("--batch-size", type=int, default=None)
     s.set_defaults(fn=cmd_predict)
-    s = sub.add_parser("bench", help="latency and throughput table (and TensorFlow's, when installed)")
+    s = sub.add_parser("bench", help="latency and throughput table (with --keras: against Keras too)")
     s.add_argument("model")
     s.add_argument("--batch-sizes", default="1,32,1024")
     s.add_argument("--timesteps", type=int, default=32, help="length used where the model's time axis is free")
-    s.add_argument("--no-tensorflow", action="store_true", help="do not time Keras even if installed")
+    s.add_argument("--keras", action="store_true",
+                   help="also time the model in Keras (needs TensorFlow; its start-up takes tens of seconds)")
+    s.add_argument("--no-tensorflow", action="store_true", help=argparse.SUPPRESS)  # the default since 0.1
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="load the bundled model, check it against Keras and time it")
     s.set_defaults(fn=cmd_demo)

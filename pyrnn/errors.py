@@ -20,3 +20,10 @@ class UnsupportedLayerError(ModelFormatError):
     def __init__(self, message: str, problems: "list[str] | None" = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
+
+
+class LoadTimeoutError(ModelFormatError, TimeoutError):
+    """Reading a model file used more CPU time than the load limit allows. A corrupt
+    HDF5 structure can make libhdf5 loop forever, but a very large valid model can
+    also need longer: the message says which limit fired and how to raise it
+    (``pyrnn.load(path, timeout=SECONDS)`` or ``PYRNN_LOAD_TIMEOUT``)."""

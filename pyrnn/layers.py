@@ -184,6 +184,8 @@ class _Recurrent:
         object's Keras version. ``device``: "cpu", or "cuda" / "cuda:N" in a CUDA build.
         """
         layer = _keras.find_layer(obj, cls.__name__)
+        if not layer.weights:
+            raise _keras.unbuilt_error(layer, cls.__name__)
         return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=_keras.keras_major(layer),
                                device=device)
 
@@ -462,6 +464,8 @@ class Bidirectional:
     def from_keras(cls, obj: Any) -> "Bidirectional":
         """Build from a Keras ``Bidirectional`` layer, or a model holding exactly one."""
         layer = _keras.find_layer(obj, "Bidirectional")
+        if not layer.weights:
+            raise _keras.unbuilt_error(layer, "Bidirectional")
         version = _keras.keras_major(layer)
         halves = []
         for role in ("forward_layer", "backward_layer"):

@@ -5,8 +5,6 @@ validates the inputs and runs the entire model in one call into C++ with the GIL
 released, so several threads can share one model.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time
@@ -150,7 +148,7 @@ class Model:
             if a.ndim != len(shape) or any(a.shape[j] != d for j, d in self._check_dims[i]):
                 raise ValueError(
                     f"model {self.name!r}: input {self.input_names[i]!r} must have shape {_shape_str(shape)} "
-                    f"(None: any size), got {a.shape}"
+                    f"(None: any size), got {a.shape}{_batch_hint(a.shape, shape)}"
                 )
             if batch is None:
                 batch = a.shape[0]
@@ -255,6 +253,13 @@ class Model:
         return self.predict(x)
 
 
+def _batch_hint(got: Tuple[int, ...], shape: Shape) -> str:
+    """A hint when an input is one sample without the batch axis in front."""
+    if len(got) + 1 == len(shape) and all(d is None or g == d for g, d in zip(got, shape[1:])):
+        return f"; the batch axis is missing: for one sample pass x[None] (shape {(1,) + tuple(got)})"
+    return ""
+
+
 def _convert_guarded(conv: Converter, src: str):
     """Runs the conversion of an untrusted config: whatever a malformed config makes
     the converter trip over becomes a ModelFormatError naming the file."""
@@ -290,18 +295,48 @@ def _progress(done: int, total: int, elapsed: float, final: bool) -> None:
     sys.stderr.flush()
 
 
-def load(path: "str | os.PathLike[str]") -> Model:
-    """Loads a Keras model file: ``.keras`` (Keras 3, or tf-keras's writer) or legacy
-    ``.h5`` (Keras 3 or tf-keras 2), using json, zipfile and h5py only; TensorFlow is
-    never imported. Raises FileNotFoundError, :class:`pyrnn.ModelFormatError` for files
-    it cannot read and :class:`pyrnn.UnsupportedLayerError` listing every layer it
-    cannot run."""
-    return Model(read_model_file(path))
+def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None) -> Model:
+    """Loads a Keras model file and converts it to a native plan.
+
+    Args:
+        path: a ``.keras`` file (Keras 3, or tf-keras's writer) or a legacy ``.h5`` file
+            (Keras 3 or tf-keras 2); the format is told by content, not by name. Only json,
+            zipfile and h5py are used: TensorFlow is never imported.
+        timeout: CPU seconds the file's reader may use (default: ``PYRNN_LOAD_TIMEOUT`` if set,
+            else 30 s plus 1 s per MB of file and config; ``float("inf")`` for no limit). The
+            file is read in a helper process so that a corrupt HDF5 structure that makes
+            libhdf5 loop can be stopped; ``PYRNN_LOAD_IN_PROCESS=1`` reads in this process.
+
+    Returns:
+        A :class:`Model`; ``model.predict(x)`` runs it.
+
+    Raises:
+        FileNotFoundError: no such file.
+        TypeError: ``path`` is a live Keras model (use :func:`pyrnn.from_keras`) or not a path.
+        ModelFormatError: a file pyrnn cannot read (corrupt, truncated, not a Keras model,
+            missing or mismatched weights); the message names the file and the layer.
+        LoadTimeoutError: the reader exceeded ``timeout`` (a ``ModelFormatError``).
+        UnsupportedLayerError: the model uses layers or options pyrnn cannot run; lists all.
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        if hasattr(path, "to_json") and hasattr(path, "layers"):
+            raise TypeError(f"pyrnn.load reads a model file (.keras or .h5); got a live Keras "
+                            f"{type(path).__name__} object: convert it with pyrnn.from_keras(model)")
+        raise TypeError(f"pyrnn.load expects the path of a .keras or .h5 file, got {type(path).__name__}")
+    return Model(read_model_file(path, timeout=timeout))
 
 
 def from_keras(model: Any) -> Model:
-    """Converts a live Keras 3 or tf-keras 2 model (Sequential or Functional) without
-    saving it; the weights are copied."""
+    """Converts a live Keras 3 or tf-keras 2 model (Sequential or Functional) without saving
+    it; the weights are copied. Supports the same layers as :func:`load`.
+
+    Raises:
+        TypeError: ``model`` is a file path (use :func:`pyrnn.load`) or not a Keras model.
+        UnsupportedLayerError: the model uses layers or options pyrnn cannot run; lists all.
+    """
+    if isinstance(model, (str, bytes, os.PathLike)):
+        raise TypeError(f"pyrnn.from_keras converts a live Keras model object; got the path {os.fsdecode(model)!r}: "
+                        "read a model file with pyrnn.load(path)")
     if not hasattr(model, "to_json") or not hasattr(model, "layers"):
         raise TypeError(f"expected a Keras Sequential or Functional model, got {type(model).__name__}")
     import json

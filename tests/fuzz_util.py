@@ -11,6 +11,7 @@ Run directly (``python fuzz_util.py``) this file *is* the child.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import select
@@ -333,3 +334,44 @@ def deflate_bomb(name: str, total: int, byte: bytes = b"\0", declared: "int | No
 
 if __name__ == "__main__":
     sys.exit(_child_main())
+
+
+# ============================================================================================ valid files
+
+
+def chain_config(n: int) -> dict:
+    """A Functional config: input -> n Activation('linear') layers (weights: empty groups)."""
+    layers = [{"module": "keras.layers", "class_name": "InputLayer", "name": "x",
+               "config": {"batch_shape": [None, 4, 3], "dtype": "float32", "sparse": False, "name": "x"},
+               "inbound_nodes": []}]
+    prev = "x"
+    for i in range(n):
+        nm = f"act{i}"
+        layers.append({"module": "keras.layers", "class_name": "Activation", "name": nm,
+                       "config": {"name": nm, "trainable": True, "dtype": "float32", "activation": "linear"},
+                       "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+                           "shape": [None, 4, 3], "dtype": "float32", "keras_history": [prev, 0, 0]}}],
+                           "kwargs": {}}]})
+        prev = nm
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": "chain", "trainable": True, "layers": layers,
+                       "input_layers": [["x", 0, 0]], "output_layers": [[prev, 0, 0]]}}
+
+
+def chain_weights(n: int) -> bytes:
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_group("vars")
+        f.create_group("layers/input_layer/vars")
+        for i in range(n):
+            f.create_group(f"layers/activation{'' if i == 0 else f'_{i}'}/vars")
+    return buf.getvalue()
+
+
+def write_chain(path: str, n: int) -> str:
+    """A valid .keras file: input -> n Activation('linear') layers (16,000 layers: ~35 MB)."""
+    return write_zip(path, [stored("metadata.json", b'{"keras_version": "3.15.1"}'),
+                            stored("config.json", json.dumps(chain_config(n)).encode()),
+                            stored("model.weights.h5", chain_weights(n))])

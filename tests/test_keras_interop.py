@@ -13,11 +13,29 @@ keras = keras_ref.keras
 
 
 def test_from_sequential_model_with_one_lstm():
-    model = keras.Sequential([keras.Input((7, 2)), keras.layers.LSTM(5, return_sequences=True),
-                              keras.layers.Dense(3)])
+    model = keras.Sequential([keras.Input((7, 2)), keras.layers.Dropout(0.5),
+                              keras.layers.LSTM(5, return_sequences=True)])
     x = np.random.default_rng(0).normal(size=(4, 7, 2)).astype(np.float32)
-    lstm = pyrnn.LSTM.from_keras(model)
-    assert_parity(lstm(x), np.asarray(model.layers[0](x)))
+    lstm = pyrnn.LSTM.from_keras(model)  # Dropout is the identity at inference: nothing is dropped
+    assert_parity(lstm(x), np.asarray(model(x)))
+
+
+def test_from_model_with_other_layers_names_what_it_would_drop():
+    model = keras.Sequential([keras.Input((7, 2)), keras.layers.LSTM(5, return_sequences=True, name="rnn"),
+                              keras.layers.Dense(3, name="head"), keras.layers.Activation("softmax", name="sm")])
+    with pytest.raises(ValueError, match=r"holds other layers besides its LSTM \(head \(Dense\), sm \(Activation\)\)"
+                                         r".*pyrnn.from_keras\(model\).*model.get_layer\('rnn'\)"):
+        pyrnn.LSTM.from_keras(model)
+    x = np.random.default_rng(0).normal(size=(4, 7, 2)).astype(np.float32)
+    assert_parity(pyrnn.LSTM.from_keras(model.get_layer("rnn"))(x), np.asarray(model.layers[0](x)))
+    assert_parity(pyrnn.from_keras(model).predict(x), np.asarray(model(x)))
+
+
+def test_unbuilt_layer_says_to_build_it():
+    for cls, layer in ((pyrnn.LSTM, keras.layers.LSTM(3, name="fresh")),
+                       (pyrnn.Bidirectional, keras.layers.Bidirectional(keras.layers.GRU(3), name="bi"))):
+        with pytest.raises(ValueError, match=r"'(fresh|bi)' has no weights yet: build it first"):
+            cls.from_keras(layer)
 
 
 def test_from_model_with_two_layers_is_an_error():
