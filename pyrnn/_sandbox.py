@@ -16,7 +16,7 @@ this process with no limit. Where per-process CPU time cannot be read (not Linux
 file is read in-process, as before.
 
 Protocol (stdin/stdout of the helper, length-prefixed pickles): the parent sends
-``(module, function, path, memory_limit)``; the helper answers ``("ok", ModelSource)``,
+``(module, function, path, memory_limit, cpu_limit)``; the helper answers ``("ok", ModelSource)``,
 ``("err", message)`` for a :class:`ModelFormatError` or ``("fail", message)`` for any
 other exception.
 """
@@ -28,6 +28,7 @@ import math
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -222,6 +223,15 @@ def _shutdown() -> None:
         _helper = None
 
 
+def _timeout_error(fname: str, used: float, origin: str) -> LoadTimeoutError:
+    return LoadTimeoutError(
+        f"{fname}: reading the file was stopped after {used:.1f} s of CPU time, the load time limit "
+        f"({origin}). A very large valid model can need more, and a corrupt HDF5 structure can make "
+        f"libhdf5 loop forever. To allow more: pyrnn.load(path, timeout=SECONDS) or the environment "
+        f"variable {ENV_TIMEOUT}=SECONDS ('inf' for no limit); {ENV_IN_PROCESS}=1 reads in this process."
+    )
+
+
 def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: Optional[float] = None) -> Any:
     """``reader(path)`` run in the helper process under a CPU-time limit (see the module
     docstring); in-process where that is unavailable or ``PYRNN_LOAD_IN_PROCESS`` is set."""
@@ -238,13 +248,15 @@ def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: 
             _helper = _Helper()
         helper = _helper
         try:
-            helper.send((reader.__module__, reader.__name__, os.path.abspath(path), _core.memory_limit()))
+            helper.send((reader.__module__, reader.__name__, os.path.abspath(path), _core.memory_limit(), limit))
             answer, used = helper.receive(limit)
         except (EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
             helper.stop()
             _helper = None
             tail = helper.stderr_tail()
             code = helper.proc.returncode
+            if code == -signal.SIGXCPU:  # the helper's own CPU cap (see _cap_cpu) fired before our check
+                raise _timeout_error(fname, limit, origin) from None
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             detail = f" ({type(exc).__name__})" if not isinstance(exc, EOFError) else ""
             raise ModelFormatError(
@@ -254,12 +266,7 @@ def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: 
         if answer is None:
             helper.stop()
             _helper = None
-            raise LoadTimeoutError(
-                f"{fname}: reading the file was stopped after {used:.1f} s of CPU time, the load time limit "
-                f"({origin}). A very large valid model can need more, and a corrupt HDF5 structure can make "
-                f"libhdf5 loop forever. To allow more: pyrnn.load(path, timeout=SECONDS) or the environment "
-                f"variable {ENV_TIMEOUT}=SECONDS ('inf' for no limit); {ENV_IN_PROCESS}=1 reads in this process."
-            )
+            raise _timeout_error(fname, used, origin)
         if _rss_bytes(helper.proc.pid) > RECYCLE_RSS:
             helper.stop()
             _helper = None
@@ -284,6 +291,22 @@ def _read_exact(fh: BinaryIO, n: int) -> Optional[bytes]:
     return data
 
 
+def _cap_cpu(limit: float) -> None:
+    """Let the kernel end this helper (SIGXCPU) soon after it overruns the request's limit: the parent
+    normally stops it first, but a parent that died leaves a helper stuck in a looping libhdf5 call that
+    would never read its closed stdin. (Not PR_SET_PDEATHSIG: it fires when the *thread* that started the
+    helper ends, and any thread may have.)"""
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        used = usage.ru_utime + usage.ru_stime
+        soft = resource.RLIM_INFINITY if math.isinf(limit) else int(math.ceil(used + limit)) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _serve() -> None:
     """The helper's loop: one request at a time until the parent closes the pipe."""
     import importlib
@@ -300,7 +323,8 @@ def _serve() -> None:
         body = _read_exact(requests, _HEADER.unpack(head)[0])
         if body is None:
             return
-        module, func, path, memory_limit = pickle.loads(body)
+        module, func, path, memory_limit, cpu_limit = pickle.loads(body)
+        _cap_cpu(cpu_limit)
         try:
             _core.set_memory_limit(memory_limit)
             reader = getattr(importlib.import_module(module), func)

@@ -9,9 +9,8 @@ and explains; one call into C++ runs the whole sequence with the GIL released.
 in a CPU-only build, or without a GPU, raises a RuntimeError that says which.
 """
 
-from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Type, TypeVar, Union
 
 import numpy as np
 
@@ -22,6 +21,8 @@ __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
 ArrayLike = Any
 Output = Union[np.ndarray, List[np.ndarray]]
+
+_R = TypeVar("_R", bound="_Recurrent")
 
 _MERGE_MODES = {"concat": 0, "sum": 1, "mul": 2, "ave": 3, None: 4}
 
@@ -177,11 +178,19 @@ class _Recurrent:
     # -- Keras interop ------------------------------------------------------------
 
     @classmethod
-    def from_keras(cls, obj: Any, device: str = "cpu"):
-        """Build from a Keras layer of this class, or a model holding exactly one.
+    def from_keras(cls: Type[_R], obj: Any, device: str = "cpu") -> _R:
+        """Build from a built Keras layer of this class, or a model whose only computing layer
+        is one (InputLayer and Dropout-like layers aside); for any other model use
+        :func:`pyrnn.from_keras`, which converts the whole model.
 
         Works with Keras 3 and tf-keras 2 objects; the activations follow the
         object's Keras version. ``device``: "cpu", or "cuda" / "cuda:N" in a CUDA build.
+
+        Raises:
+            TypeError: ``obj`` is neither such a layer nor a Keras model.
+            ValueError: the layer has no weights yet (build it first), the model holds no such layer,
+                several, or other layers this layer alone would drop; options pyrnn cannot reproduce
+                (``stateful``, mixed precision).
         """
         layer = _keras.find_layer(obj, cls.__name__)
         if not layer.weights:
@@ -190,8 +199,10 @@ class _Recurrent:
                                device=device)
 
     @classmethod
-    def from_config(cls, config: dict, weights: Sequence[np.ndarray], keras_version: int = 3, **overrides: Any):
-        """Build from a Keras layer config dict and its weight list (Keras order)."""
+    def from_config(cls: Type[_R], config: dict, weights: Sequence[np.ndarray], keras_version: int = 3,
+                    **overrides: Any) -> _R:
+        """Build from a Keras layer config dict (``layer.get_config()``) and its weight list in
+        Keras's order (``layer.get_weights()``); ``overrides`` replace constructor arguments."""
         name = config.get("name", cls.__name__.lower())
         owner = f"{cls.__name__} {name!r}"
         _keras.check_rnn_config(config, owner)
@@ -268,7 +279,29 @@ class _Recurrent:
 
 
 class SimpleRNN(_Recurrent):
-    """Keras ``SimpleRNN``: ``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``."""
+    """Keras ``SimpleRNN``: ``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``.
+
+    Args:
+        kernel: input weights, shape ``(input_dim, units)``.
+        recurrent_kernel: recurrent weights, shape ``(units, units)``.
+        bias: shape ``(units,)``, or None for ``use_bias=False``.
+        activation: any built-in Keras activation name (default ``"tanh"``).
+        return_sequences: return every step's output ``(batch, time, units)`` instead of the last ``(batch, units)``.
+        return_state: also return the final state: ``[output, h]``.
+        go_backwards: process the sequence in reverse (the returned sequence is reversed too, as in Keras).
+        zero_output_for_mask: masked steps output zeros instead of repeating the last output.
+        keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
+        name: a label for messages and ``repr``.
+        device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+
+    Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
+    see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
+
+    Raises:
+        ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
+            an unknown activation.
+        TypeError: non-numeric weights.
+    """
 
     _KIND = 0
     _GATES = 1
@@ -289,6 +322,8 @@ class SimpleRNN(_Recurrent):
         name: Optional[str] = None,
         device: str = "cpu",
     ) -> None:
+        """Validates the Keras-layout weights and packs them for the native kernels (see the class
+        docstring for every argument)."""
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=None,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
@@ -298,7 +333,30 @@ class SimpleRNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """Keras ``LSTM`` (gates i, f, c, o); states ``[h, c]``."""
+    """Keras ``LSTM``: gates in Keras's order i, f, c, o; states ``[h, c]``.
+
+    Args:
+        kernel: input weights, shape ``(input_dim, 4 * units)``.
+        recurrent_kernel: recurrent weights, shape ``(units, 4 * units)``.
+        bias: shape ``(4 * units,)``, or None for ``use_bias=False``.
+        activation: cell and output activation, any built-in Keras activation (default ``"tanh"``).
+        recurrent_activation: gate activation (default ``"sigmoid"``).
+        return_sequences: return every step's output ``(batch, time, units)`` instead of the last ``(batch, units)``.
+        return_state: also return the final states: ``[output, h, c]``.
+        go_backwards: process the sequence in reverse (the returned sequence is reversed too, as in Keras).
+        zero_output_for_mask: masked steps output zeros instead of repeating the last output.
+        keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
+        name: a label for messages and ``repr``.
+        device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+
+    Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
+    see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
+
+    Raises:
+        ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
+            an unknown activation.
+        TypeError: non-numeric weights.
+    """
 
     _KIND = 1
     _GATES = 4
@@ -320,6 +378,8 @@ class LSTM(_Recurrent):
         name: Optional[str] = None,
         device: str = "cpu",
     ) -> None:
+        """Validates the Keras-layout weights and packs them for the native kernels (see the class
+        docstring for every argument)."""
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
@@ -329,7 +389,33 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Keras ``GRU`` (gates z, r, h), ``reset_after`` True (bias (2, 3H)) or False (bias (3H,))."""
+    """Keras ``GRU``: gates in Keras's order z, r, h; state ``[h]``.
+
+    Args:
+        kernel: input weights, shape ``(input_dim, 3 * units)``.
+        recurrent_kernel: recurrent weights, shape ``(units, 3 * units)``.
+        bias: shape ``(2, 3 * units)`` with ``reset_after=True`` (input and recurrent biases),
+            ``(3 * units,)`` with ``reset_after=False``, or None for ``use_bias=False``.
+        activation: candidate activation, any built-in Keras activation (default ``"tanh"``).
+        recurrent_activation: gate activation (default ``"sigmoid"``).
+        reset_after: apply the reset gate after the recurrent matmul (Keras's default since 2.x, and
+            cuDNN's/PyTorch's form) or before it.
+        return_sequences: return every step's output ``(batch, time, units)`` instead of the last ``(batch, units)``.
+        return_state: also return the final state: ``[output, h]``.
+        go_backwards: process the sequence in reverse (the returned sequence is reversed too, as in Keras).
+        zero_output_for_mask: masked steps output zeros instead of repeating the last output.
+        keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
+        name: a label for messages and ``repr``.
+        device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+
+    Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
+    see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
+
+    Raises:
+        ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
+            an unknown activation.
+        TypeError: non-numeric weights.
+    """
 
     _KIND = 2
     _GATES = 3
@@ -352,6 +438,8 @@ class GRU(_Recurrent):
         name: Optional[str] = None,
         device: str = "cpu",
     ) -> None:
+        """Validates the Keras-layout weights and packs them for the native kernels (see the class
+        docstring for every argument)."""
         super().__init__(
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,

@@ -8,7 +8,7 @@ released, so several threads can share one model.
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from . import _core, _keras
 from ._convert import Converter, LayerRow, Shape, _shape_str
 from ._files import ModelSource, read_model_file
 from .errors import ModelFormatError, UnsupportedLayerError
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 __all__ = ["Model", "load", "from_keras"]
 

@@ -10,7 +10,6 @@ call on the whole sequence. Streams share nothing with each other or with the mo
 each can be driven from its own thread.
 """
 
-from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Union
 

@@ -124,9 +124,11 @@ class Loader:
     """A persistent sandboxed loader process; ``check(path)`` returns the child's result dict, or a dict
     with status "crash" (the process died: ``signal``/``returncode``) or "hang" (no answer in time)."""
 
-    def __init__(self, workdir: str, timeout: float = 20.0, pythonpath: "str | None" = None) -> None:
+    def __init__(self, workdir: str, timeout: float = 20.0, pythonpath: "str | None" = None,
+                 load_timeout: "float | None" = None) -> None:
         self.workdir = workdir
         self.pythonpath = pythonpath
+        self.load_timeout = load_timeout  # PYRNN_LOAD_TIMEOUT for the loader (None: pyrnn's default)
         self.timeout = timeout
         self.proc = None
         self.restarts = 0
@@ -138,6 +140,9 @@ class Loader:
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
         env["OMP_NUM_THREADS"] = "1"
+        env.pop("PYRNN_LOAD_TIMEOUT", None)
+        if self.load_timeout is not None:
+            env["PYRNN_LOAD_TIMEOUT"] = str(self.load_timeout)
         self._err = tempfile.TemporaryFile()
         # cwd = a scratch folder: a source checkout's ./pyrnn must not shadow the installed package.
         self.proc = subprocess.Popen(

@@ -181,3 +181,18 @@ def test_in_process_reading(monkeypatch):
     monkeypatch.setenv("PYRNN_LOAD_IN_PROCESS", "1")
     monkeypatch.setattr(_sandbox, "_Helper", None)  # would fail if a helper were started
     _check_demo(pyrnn.load(DEMO))
+
+
+def test_the_helper_caps_its_own_cpu_time():
+    """If the process that started a helper dies while the helper loops inside libhdf5, nobody stops it; its
+    RLIMIT_CPU, set for each read to the read's limit, makes the kernel end it instead."""
+    pyrnn.load(DEMO, timeout=5.0)
+    pid = _sandbox._helper.proc.pid
+    with open(f"/proc/{pid}/limits") as fh:
+        row = next(line for line in fh if line.startswith("Max cpu time"))
+    soft = float(row.split()[3])
+    assert soft <= _sandbox._cpu_seconds(pid) + 5.0 + 3.0, row
+    pyrnn.load(DEMO, timeout=math.inf)
+    with open(f"/proc/{pid}/limits") as fh:
+        row = next(line for line in fh if line.startswith("Max cpu time"))
+    assert row.split()[3] == "unlimited", row
