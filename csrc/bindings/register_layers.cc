@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "checked_code.h"
+#include "pyrnn/codes.h"
 #include "pyrnn/cuda.h"
 #include "pyrnn/layer.h"
 
@@ -66,19 +68,18 @@ struct Spec {
 Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
                bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
                const std::optional<farray>& bias) {
-  if (kind < 0 || kind > 2) throw std::invalid_argument("unknown cell kind");
-  if (act < 0 || act >= static_cast<int>(Act::Count_) || rec_act < 0 || rec_act >= static_cast<int>(Act::Count_))
-    throw std::invalid_argument("unknown activation code");
-  const int G = kind == 1 ? 4 : (kind == 2 ? 3 : 1);
+  const CellKind k = checked_code<CellKind>(kind, "kind");
+  const Act a = checked_code<Act>(act, "act"), ra = checked_code<Act>(rec_act, "rec_act");
+  const int G = gate_count(k);
   if (kernel.ndim() != 2 || recurrent.ndim() != 2) throw std::invalid_argument("kernels must be 2-D");
   Spec sp;
   sp.D = kernel.shape(0);
   sp.H = recurrent.shape(0);
   if (kernel.shape(1) != G * sp.H || recurrent.shape(1) != G * sp.H)
     throw std::invalid_argument("kernel/recurrent_kernel shapes disagree");
-  sp.o.kind = static_cast<CellKind>(kind);
-  sp.o.act = static_cast<Act>(act);
-  sp.o.rec_act = static_cast<Act>(rec_act);
+  sp.o.kind = k;
+  sp.o.act = a;
+  sp.o.rec_act = ra;
   sp.o.reset_after = reset_after;
   sp.o.go_backwards = go_backwards;
   sp.o.return_sequences = return_sequences;
@@ -181,7 +182,7 @@ void register_layers(py::module_& m) {
       [](const RecurrentLayer& f, const RecurrentLayer& b, int mode, const farray& x,
          const std::optional<u8array>& mask, const std::optional<farray>& h0f, const std::optional<farray>& c0f,
          const std::optional<farray>& h0b, const std::optional<farray>& c0b) {
-        if (mode < 0 || mode > 4) throw std::invalid_argument("unknown merge mode");
+        const MergeMode mm = checked_code<MergeMode>(mode, "merge_mode");
         if (f.units() != b.units() || f.num_states() != b.num_states())  // sizes the outputs below
           throw std::invalid_argument("forward and backward layers disagree in units or number of states");
         const Inputs in = check_inputs(f, x, mask);
@@ -189,7 +190,6 @@ void register_layers(py::module_& m) {
         const bool seq = f.options().return_sequences, lstm = f.num_states() == 2;
         auto dir_y = [&] { return seq ? empty({in.B, in.T, H}) : empty({in.B, H}); };
         auto yf = dir_y(), yb = dir_y();
-        const MergeMode mm = static_cast<MergeMode>(mode);
         const int64_t Hm = mm == MergeMode::Concat ? 2 * H : H;
         auto merged = mm == MergeMode::None ? empty({0}) : (seq ? empty({in.B, in.T, Hm}) : empty({in.B, Hm}));
         auto hf = empty({in.B, H}), hb = empty({in.B, H});

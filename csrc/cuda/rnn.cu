@@ -118,7 +118,7 @@ __global__ void step_kernel(Step s) {
   }
   const float* hv = staged ? hs : hsrc;
   if (j >= H) return;
-  const int G = s.kind == CellKind::LSTM ? 4 : (s.kind == CellKind::GRU ? 3 : 1);
+  const int G = gate_count(s.kind);
   const int64_t GH = G * H;
   const float* z = s.Z + (b * s.n + (s.t - s.tlo)) * GH;
   const int64_t o = b * H + j;
@@ -172,6 +172,8 @@ __global__ void step_kernel(Step s) {
         }
         break;
       }
+      case CellKind::kCount:  // never stored: codes are checked where they cross from Python
+        break;
     }
   } else {  // Keras's masked-step rule: the states carry over
     hnew = s.h[o];
@@ -270,7 +272,7 @@ CudaRecurrentLayer::CudaRecurrentLayer(const LayerOptions& opt, int64_t D, int64
     throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (" + cuda_runtime_info() + ")");
   DeviceGuard g(device);
   Impl& I = *impl_;
-  I.G = opt.kind == CellKind::LSTM ? 4 : (opt.kind == CellKind::GRU ? 3 : 1);
+  I.G = gate_count(opt.kind);
   const int64_t GH = I.G * H;
   const bool gru_ra = opt.kind == CellKind::GRU && opt.reset_after;
   if (bias && bias_rows != (gru_ra ? 2 : 1)) throw std::invalid_argument("bias has the wrong number of rows");

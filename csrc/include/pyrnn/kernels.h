@@ -8,35 +8,22 @@
 
 #include <cstdint>
 
+#include "pyrnn/codes.h"
+
 namespace pyrnn {
 
 // Weight panels are 16 floats (64 bytes, one cache line) wide on every ISA, so packed
 // weights do not depend on the ISA that runs them: a tier is a choice made per call.
 constexpr int kPanel = 16;
 
-enum class CellKind : int32_t { SimpleRNN = 0, LSTM = 1, GRU = 2 };
-
-// Keep in sync with pyrnn/activations.py (_CODES).
-enum class Act : int32_t {
-  Linear = 0, Tanh, Sigmoid, HardSigmoid, HardSigmoidK2, Relu, Relu6, LeakyRelu, Elu,
-  Selu, Softplus, Softsign, Silu, Gelu, Exponential, HardSilu, Mish, HardTanh,
-  LogSigmoid, Celu, TanhShrink, SoftShrink, HardShrink, SparsePlus, SparseSigmoid,
-  Squareplus,
-  // Row-wise activations: they normalise over the units of one gate of one sample.
-  Softmax, LogSoftmax, Sparsemax,
-  Count_
-};
-
 // Inputs with at most this many features are projected inside each timestep rather
 // than for a chunk of timesteps ahead of the recurrence.
 constexpr int kFoldInputs = 16;
-// LSTM inputs wider than that are stacked too (see CellDesc::XS) for a thread's block of
+// LSTM inputs wider than that are stacked too (see LayerDesc::XS) for a thread's block of
 // at least kStackedMinRows rows when the stacked panels take at most kStackedMaxBytes:
-// one GEMM per step then beats projecting the inputs ahead of the steps (2xLSTM(50)'s
-// second layer, D = 50, one thread: 6% faster at 4 rows, 6-17% at 8, 5% at 32, 2-3% at 512);
-// with fewer rows the projection over many timesteps at once reuses its weights better
-// (2 rows: 3% slower stacked, 1 row: 30%). SimpleRNN(50) measured 5% slower stacked at
-// 512 rows, so it keeps the projection.
+// one GEMM per step then beats projecting the inputs ahead of the steps, while with fewer
+// rows the projection over many timesteps reuses its weights better. SimpleRNN keeps the
+// projection. (Measurements: bench/notes/tuning.md.)
 constexpr int kStackedMinRows = 4;
 constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 
@@ -46,7 +33,7 @@ constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 // whole aligned vectors. The last H % 16 units follow, gate by gate without padding
 // (G runs of H % 16 columns), rounded up to a whole panel: no gate is padded to 16
 // units, which keeps the weights small (LSTM(50): 13 panels instead of 16).
-struct CellDesc {
+struct LayerDesc {
   CellKind kind;
   int32_t D;   // input features
   int32_t H;   // units
@@ -98,7 +85,7 @@ struct RunArgs {
   void* sync_ctx;
 };
 
-using RunFn = void (*)(const CellDesc&, const RunArgs&);
+using RunFn = void (*)(const LayerDesc&, const RunArgs&);
 using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride);
 // C[M, npan*16] (+)= A[M, K] (row stride lda) @ P, P being npan packed panels of K x 16
 // (layer.cc's pack_panels with one gate). Each output is one FMA chain over k in
