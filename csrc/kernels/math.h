@@ -59,9 +59,8 @@ PYRNN_INLINE vf vrecip(vf d) {
 PYRNN_INLINE vf vsigmoid(vf x) { return vrecip(1.0f + vexp_s<-1>(x)); }
 
 // tanh as Eigen's 13/6-degree rational interpolant on [-9, 9], +/-1 beyond: the kind of
-// approximation TensorFlow's CPU kernels use. At most 4.1e-7 from the exact value (up to
-// 7 ulp just below |x| = 6, where the ulp is small; TF's own tanh measures 5.2 ulp
-// there), for about 40% fewer instructions than an exp-based tanh. NaN passes through.
+// approximation TensorFlow's CPU kernels use, as accurate as TF's own tanh and cheaper
+// than an exp-based one (figures: bench/notes/tuning.md). NaN passes through.
 PYRNN_INLINE vf vtanh(vf x) {
   x = vclip(x, -9.0f, 9.0f);
   const vf x2 = x * x;

@@ -18,8 +18,8 @@ class RnnOp : public Op {
  public:
   RnnOp(Node node, std::shared_ptr<const RecurrentLayer> rnn)
       : Op(std::move(node)), rnn_(std::move(rnn)) {}
-  // in [x, mask, h0, c0, prev0], out [y, h, c, prev]; prev is the last valid output,
-  // carried between the calls of a stream so masked steps repeat it as in one long call.
+  // prev is carried between the calls of a stream so that masked steps repeat the last
+  // valid output as they would in one long call.
   void run(std::vector<Tensor>& t) const override;
 
  private:

@@ -1,9 +1,10 @@
 // Plain-data contract between the ISA-neutral layer code and the per-ISA kernels.
 //
 // This header is included by every per-ISA translation unit, which is compiled with
-// different -m flags. It must therefore hold only types and constants: an inline
-// function defined here would be emitted once per ISA file and the linker could keep
-// the AVX-512 copy for callers on the generic path (a SIGILL on older CPUs).
+// different -m flags. It must therefore hold only types and constants (pyrnn/codes.h's
+// functions have internal linkage): an inline function defined here would be emitted
+// once per ISA file and the linker could keep the AVX-512 copy for callers on the
+// generic path (a SIGILL on older CPUs).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ constexpr int kFoldInputs = 16;
 constexpr int kStackedMinRows = 4;
 constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 
-// A packed cell. Gate columns are laid out for the gate math: each full block of 16
+// A recurrent layer, packed for the kernels. Gate columns are laid out for the gate math: each full block of 16
 // units holds its G gate panels side by side (panel hb*G + g), so a block's gate
 // pre-activations sit next to each other in the GEMM output and the gate math runs on
 // whole aligned vectors. The last H % 16 units follow, gate by gate without padding
@@ -88,7 +89,7 @@ struct RunArgs {
 using RunFn = void (*)(const LayerDesc&, const RunArgs&);
 using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride);
 // C[M, npan*16] (+)= A[M, K] (row stride lda) @ P, P being npan packed panels of K x 16
-// (layer.cc's pack_panels with one gate). Each output is one FMA chain over k in
+// (pack_panels in pyrnn/packing.h, with one gate). Each output is one FMA chain over k in
 // order, so a row's result does not depend on M or on the other rows.
 using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
                         const float* P, float* C, int64_t ldc);
