@@ -60,10 +60,8 @@ void register_graph(py::module_& m) {
              if (b) need_size(*b, N, "dense bias");
              add_op<DenseOp>(g, l, in, out, K, N, W.data(), opt_ptr(b), checked_code<Act>(act, "act"));
            })
-      .def("activation",
-           [](Graph& g, std::string l, Slots in, Slots out, int act) {
-             add_op<ActivationOp>(g, l, in, out, checked_code<Act>(act, "act"));
-           })
+      .def("activation", [](Graph& g, std::string l, Slots in, Slots out,
+                            int act) { add_op<ActivationOp>(g, l, in, out, checked_code<Act>(act, "act")); })
       .def("param_activation",
            [](Graph& g, std::string l, Slots in, Slots out, int kind, float a, float b, float c,
               const std::optional<farray>& param) {

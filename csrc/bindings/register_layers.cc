@@ -92,9 +92,8 @@ Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwar
   return sp;
 }
 
-std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after,
-                                           bool go_backwards, bool return_sequences,
-                                           bool zero_output_for_mask, const farray& kernel,
+std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after, bool go_backwards,
+                                           bool return_sequences, bool zero_output_for_mask, const farray& kernel,
                                            const farray& recurrent, const std::optional<farray>& bias) {
   const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask,
                             kernel, recurrent, bias);
@@ -127,20 +126,19 @@ py::tuple run_layer(Layer& l, const farray& x, const std::optional<u8array>& mas
 
 void register_layers(py::module_& m) {
   py::class_<RecurrentLayer, std::shared_ptr<RecurrentLayer>>(m, "RecurrentLayer")
-      .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"),
-           py::arg("reset_after"), py::arg("go_backwards"), py::arg("return_sequences"),
-           py::arg("zero_output_for_mask"), py::arg("kernel"), py::arg("recurrent_kernel"),
-           py::arg("bias") = py::none())
+      .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"),
+           py::arg("go_backwards"), py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
+           py::arg("recurrent_kernel"), py::arg("bias") = py::none())
       .def_property_readonly("input_size", &RecurrentLayer::input_size)
       .def_property_readonly("units", &RecurrentLayer::units)
       .def(
           "run",
           [](const RecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
              const std::optional<farray>& h0, const std::optional<farray>& c0) {
-            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
-                                                   const LayerOutputs& out) {
-              l.run(in.B, in.T, in.x, in.mask, h0p, c0p, out, l.options().zero_output_for_mask);
-            });
+            return run_layer(l, x, mask, h0, c0,
+                             [&](const Inputs& in, const float* h0p, const float* c0p, const LayerOutputs& out) {
+                               l.run(in.B, in.T, in.x, in.mask, h0p, c0p, out, l.options().zero_output_for_mask);
+                             });
           },
           py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
           "Run the sequence; returns (output, h, c) with c empty for non-LSTM cells.");
@@ -159,17 +157,17 @@ void register_layers(py::module_& m) {
                                                          sp.bias_rows, device);
            }),
            py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"), py::arg("go_backwards"),
-           py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
-           py::arg("recurrent_kernel"), py::arg("bias") = py::none(), py::arg("device") = 0)
+           py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"), py::arg("recurrent_kernel"),
+           py::arg("bias") = py::none(), py::arg("device") = 0)
       .def_property_readonly("device", &CudaRecurrentLayer::device)
       .def(
           "run",
           [](CudaRecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
              const std::optional<farray>& h0, const std::optional<farray>& c0) {
-            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
-                                                   const LayerOutputs& out) {
-              l.run_host(in.B, in.T, in.x, in.mask, h0p, c0p, out);
-            });
+            return run_layer(l, x, mask, h0, c0,
+                             [&](const Inputs& in, const float* h0p, const float* c0p, const LayerOutputs& out) {
+                               l.run_host(in.B, in.T, in.x, in.mask, h0p, c0p, out);
+                             });
           },
           py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
           "Run the sequence on the GPU (host arrays in and out); returns (output, h, c).");

@@ -15,10 +15,11 @@ namespace pyrnn {
 
 void register_stream(py::module_& m) {
   py::class_<Stream>(m, "Stream", "A plan with recurrent states kept between calls (pyrnn.Stream wraps it).")
-      .def(py::init([](std::shared_ptr<Graph> g, size_t n_in, size_t n_out, std::vector<int64_t> widths, int64_t batch) {
-             return std::make_unique<Stream>(std::move(g), n_in, n_out, std::move(widths), batch);
-           }),
-           py::arg("graph"), py::arg("num_inputs"), py::arg("num_outputs"), py::arg("widths"), py::arg("batch"))
+      .def(
+          py::init([](std::shared_ptr<Graph> g, size_t n_in, size_t n_out, std::vector<int64_t> widths, int64_t batch) {
+            return std::make_unique<Stream>(std::move(g), n_in, n_out, std::move(widths), batch);
+          }),
+          py::arg("graph"), py::arg("num_inputs"), py::arg("num_outputs"), py::arg("widths"), py::arg("batch"))
       .def_property_readonly("batch", &Stream::batch)
       .def_property_readonly("num_states", &Stream::num_states)
       .def(
@@ -35,7 +36,8 @@ void register_stream(py::module_& m) {
               out = s.step(in);
             }
             for (size_t k = 0; k < out.size() && k < drop_time.size(); ++k)
-              if (drop_time[k] && out[k].rank() >= 2 && out[k].dim(1) == 1) out[k].shape.erase(out[k].shape.begin() + 1);
+              if (drop_time[k] && out[k].rank() >= 2 && out[k].dim(1) == 1)
+                out[k].shape.erase(out[k].shape.begin() + 1);
             return to_list(out);
           },
           py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>())
@@ -45,10 +47,8 @@ void register_stream(py::module_& m) {
              for (const Tensor& t : s.states()) result.append(to_numpy(t));
              return result;
            })
-      .def("set_state",
-           [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); })
+      .def("set_state", [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); })
       .def("reset", &Stream::reset, py::arg("rows"));
 }
-
 
 }  // namespace pyrnn

@@ -8,7 +8,6 @@ namespace pyrnn {
 namespace PYRNN_ISA_NS {
 namespace {
 
-
 // Softmax (or log-softmax) of one row of n floats, in place, as TF computes it in float:
 // exp(x - max) / sum, or (x - max) - log(sum). exp is the vector exp (< 1 ulp), zero where
 // the exact value is below the smallest normal float (the flush TF's result gets); the
@@ -71,13 +70,19 @@ void act_rows(Act a, float* v, int64_t rows, int64_t n, int64_t stride) {
       for (int64_t j = 0; j < n; ++j) {
         float val = p[j];
         int64_t k = j;
-        while (k > 0 && srt[k - 1] < val) { srt[k] = srt[k - 1]; --k; }
+        while (k > 0 && srt[k - 1] < val) {
+          srt[k] = srt[k - 1];
+          --k;
+        }
         srt[k] = val;
       }
       double cum = 0, cum_support = 0, k = 0;
       for (int64_t j = 0; j < n; ++j) {
         cum += srt[j];
-        if ((double)srt[j] - (cum - 1.0) / (double)(j + 1) > 0) { cum_support += cum; k += 1; }
+        if ((double)srt[j] - (cum - 1.0) / (double)(j + 1) > 0) {
+          cum_support += cum;
+          k += 1;
+        }
       }
       const double tau = (cum_support - 1.0) / k;
       for (int64_t j = 0; j < n; ++j) {

@@ -30,9 +30,7 @@ PYRNN_INLINE void block(const LayerDesc& L, int phase, const float* zb, const fl
   for (int v = 0; v < PV; ++v) {
     const int o = v * VL;
     switch (L.kind) {
-      case CellKind::SimpleRNN:
-        st(hn + o, act(ld(zb + o)));
-        break;
+      case CellKind::SimpleRNN: st(hn + o, act(ld(zb + o))); break;
       case CellKind::LSTM: {
         const vf i = rec(ld(zb + o));
         const vf f = rec(ld(zb + kPanel + o));
@@ -165,15 +163,15 @@ PYRNN_INLINE void tail_small(const LayerDesc& L, int phase, int64_t r, const flo
 // gate values are in registers.
 // Blocks [b0, b1) of 16 units, then the H % 16 tail when `tail`.
 template <bool STD>
-void step_fused_t(const LayerDesc& L, int phase, const float* z, const float* hz, const float* u2,
-                  const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh,
-                  int64_t b0, int64_t b1, bool tail) {
+void step_fused_t(const LayerDesc& L, int phase, const float* z, const float* hz, const float* u2, const float* hprev,
+                  const float* cprev, float* hn, float* cn, float* zsave, float* rh, int64_t b0, int64_t b1,
+                  bool tail) {
   const int G = L.G, hg = L.kind == CellKind::GRU ? (L.reset_after ? 3 : 2) : 0;
   const int64_t nf = L.H / kPanel, r = L.H - nf * kPanel;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t o = b * kPanel;
-    block<STD>(L, phase, z + b * G * kPanel, hz + b * hg * kPanel, u2 + o, hprev + o, cprev + o, hn + o,
-               cn + o, zsave + o, rh + o);
+    block<STD>(L, phase, z + b * G * kPanel, hz + b * hg * kPanel, u2 + o, hprev + o, cprev + o, hn + o, cn + o,
+               zsave + o, rh + o);
   }
   if (tail && r) {
     const int64_t o = nf * kPanel;
@@ -204,12 +202,11 @@ inline void step_fused(const LayerDesc& L, int phase, const float* z, const floa
 // Staged path, for row-wise activations (softmax & co. over the units of a gate):
 // each gate's pre-activations are gathered into a contiguous row, activated as a
 // whole, then combined. `s` has room for 8*Hp floats.
-void step_staged(const LayerDesc& L, int phase, const float* z, const float* hz, const float* u2,
-                 const float* hprev, const float* cprev, float* hn, float* cn, float* zsave, float* rh,
-                 float* s) {
+void step_staged(const LayerDesc& L, int phase, const float* z, const float* hz, const float* u2, const float* hprev,
+                 const float* cprev, float* hn, float* cn, float* zsave, float* rh, float* s) {
   const int G = L.G;
   const int64_t H = L.H, Hp = L.Hp;
-  float* a = s;           // each stage row has 2*Hp floats (sparsemax sorts after the row)
+  float* a = s;  // each stage row has 2*Hp floats (sparsemax sorts after the row)
   float* b = s + 2 * Hp;
   float* c = s + 4 * Hp;
   float* d = s + 6 * Hp;
@@ -221,12 +218,19 @@ void step_staged(const LayerDesc& L, int phase, const float* z, const float* hz,
       break;
     case CellKind::LSTM:
       for (int64_t j = 0; j < H; ++j) {
-        a[j] = z[gidx(G, H, 0, j)]; b[j] = z[gidx(G, H, 1, j)];
-        c[j] = z[gidx(G, H, 2, j)]; d[j] = z[gidx(G, H, 3, j)];
+        a[j] = z[gidx(G, H, 0, j)];
+        b[j] = z[gidx(G, H, 1, j)];
+        c[j] = z[gidx(G, H, 2, j)];
+        d[j] = z[gidx(G, H, 3, j)];
       }
-      act_rows(L.rec_act, a, 1, H, H); act_rows(L.rec_act, b, 1, H, H);
-      act_rows(L.act, c, 1, H, H); act_rows(L.rec_act, d, 1, H, H);
-      for (int64_t j = 0; j < H; ++j) { cn[j] = b[j] * cprev[j] + a[j] * c[j]; c[j] = cn[j]; }
+      act_rows(L.rec_act, a, 1, H, H);
+      act_rows(L.rec_act, b, 1, H, H);
+      act_rows(L.act, c, 1, H, H);
+      act_rows(L.rec_act, d, 1, H, H);
+      for (int64_t j = 0; j < H; ++j) {
+        cn[j] = b[j] * cprev[j] + a[j] * c[j];
+        c[j] = cn[j];
+      }
       act_rows(L.act, c, 1, H, H);
       for (int64_t j = 0; j < H; ++j) hn[j] = d[j] * c[j];
       break;
@@ -237,21 +241,27 @@ void step_staged(const LayerDesc& L, int phase, const float* z, const float* hz,
           a[j] = z[gidx(G, H, 0, j)] + hz[gidx(hg, H, 0, j)];
           b[j] = z[gidx(G, H, 1, j)] + hz[gidx(hg, H, 1, j)];
         }
-        act_rows(L.rec_act, a, 1, H, H); act_rows(L.rec_act, b, 1, H, H);
+        act_rows(L.rec_act, a, 1, H, H);
+        act_rows(L.rec_act, b, 1, H, H);
         if (!L.reset_after) {
-          for (int64_t j = 0; j < H; ++j) { zsave[j] = a[j]; rh[j] = b[j] * hprev[j]; }
+          for (int64_t j = 0; j < H; ++j) {
+            zsave[j] = a[j];
+            rh[j] = b[j] * hprev[j];
+          }
           break;
         }
         for (int64_t j = 0; j < H; ++j) c[j] = z[gidx(G, H, 2, j)] + b[j] * hz[gidx(hg, H, 2, j)];
       } else {
-        for (int64_t j = 0; j < H; ++j) { a[j] = zsave[j]; c[j] = z[gidx(G, H, 2, j)] + u2[j]; }
+        for (int64_t j = 0; j < H; ++j) {
+          a[j] = zsave[j];
+          c[j] = z[gidx(G, H, 2, j)] + u2[j];
+        }
       }
       act_rows(L.act, c, 1, H, H);
       for (int64_t j = 0; j < H; ++j) hn[j] = a[j] * hprev[j] + (1.0f - a[j]) * c[j];
       break;
     }
-    case CellKind::kCount:
-      break;
+    case CellKind::kCount: break;
   }
 }
 

@@ -21,8 +21,8 @@ void activation(Act act, float* data, int64_t rows, int64_t n, int64_t stride) {
   act_rows(act, data, rows, n, stride);
 }
 
-void gemm_packed(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-                 float* C, int64_t ldc) {
+void gemm_packed(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                 int64_t ldc) {
   FlushDenormals ftz;
   gemm(acc, M, npan, K, A, lda, P, C, ldc);
 }

@@ -25,8 +25,7 @@ constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
 // depends on the batch size or on which other rows are present.
 
 template <int MR, int NP, bool ACC>
-inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t pstride,
-                 float* C, int64_t ldc) {
+inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t pstride, float* C, int64_t ldc) {
   vf acc[MR][NP * PV];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(C + r * ldc + j * VL) : vf{};
@@ -46,12 +45,13 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
 // Panels per tile for a given row count: as many independent accumulator chains as the
 // register file holds (one or two rows get more panels so enough FMAs are in flight).
 template <int MR>
-constexpr int panels_per_tile() { return MR <= 2 ? kNP1 : kNP; }
+constexpr int panels_per_tile() {
+  return MR <= 2 ? kNP1 : kNP;
+}
 
 // One group of `np` panels starting at panel p, for a tile of MR rows.
 template <int MR, bool ACC>
-inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, const float* P, float* C,
-                  int64_t ldc) {
+inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc) {
   const int64_t ps = K * kPanel;
   const float* Pp = P + p * ps;
   float* Cp = C + p * kPanel;
@@ -68,22 +68,34 @@ inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, con
 // `rev` visits the same groups last to first: alternating it between calls that stream
 // the same weights reuses what the previous call left in L1.
 template <int MR, bool ACC>
-inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
-                      int64_t ldc, bool rev) {
+inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
+                      bool rev) {
   constexpr int NPB = panels_per_tile<MR>();
   const int64_t full = npan / NPB * NPB;
   int rest[3], nrest = 0;
   int64_t left = npan - full;
-  if (NPB > 4 && left >= 4) { rest[nrest++] = 4; left -= 4; }
-  if (NPB > 2 && left >= 2) { rest[nrest++] = 2; left -= 2; }
+  if (NPB > 4 && left >= 4) {
+    rest[nrest++] = 4;
+    left -= 4;
+  }
+  if (NPB > 2 && left >= 2) {
+    rest[nrest++] = 2;
+    left -= 2;
+  }
   if (left >= 1) rest[nrest++] = 1;  // at most one left here
   if (!rev) {
     int64_t p = 0;
     for (; p < full; p += NPB) group<MR, ACC>(NPB, p, K, A, lda, P, C, ldc);
-    for (int i = 0; i < nrest; ++i) { group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc); p += rest[i]; }
+    for (int i = 0; i < nrest; ++i) {
+      group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+      p += rest[i];
+    }
   } else {
     int64_t p = npan;
-    for (int i = nrest - 1; i >= 0; --i) { p -= rest[i]; group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc); }
+    for (int i = nrest - 1; i >= 0; --i) {
+      p -= rest[i];
+      group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+    }
     for (; p > 0; p -= NPB) group<MR, ACC>(NPB, p - NPB, K, A, lda, P, C, ldc);
   }
 }
@@ -92,8 +104,10 @@ inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, cons
 // split into as few near-equal tiles as the register file allows (up to kNPW panels).
 template <int N, bool ACC>
 inline void tile_row(int n, int64_t K, const float* A, const float* P, int64_t ps, float* C) {
-  if (n == N) tile<1, N, ACC>(K, A, 0, P, ps, C, 0);
-  else if constexpr (N > 1) tile_row<N - 1, ACC>(n, K, A, P, ps, C);
+  if (n == N)
+    tile<1, N, ACC>(K, A, 0, P, ps, C, 0);
+  else if constexpr (N > 1)
+    tile_row<N - 1, ACC>(n, K, A, P, ps, C);
 }
 
 template <bool ACC>
@@ -108,8 +122,8 @@ inline void gemv(int64_t npan, int64_t K, const float* A, const float* P, float*
 }
 
 template <bool ACC>
-void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-            float* C, int64_t ldc, bool rev) {
+void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
+            bool rev) {
   int64_t m = 0;
   // Row blocks alternate direction too, so consecutive blocks share the panels at the turn.
   if (M > 1)
@@ -119,10 +133,12 @@ void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, con
   for (; m < M; ++m, rev = !rev) gemv<ACC>(npan, K, A + m * lda, P, C + m * ldc, rev);
 }
 
-inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
-                 const float* P, float* C, int64_t ldc, bool rev = false) {
-  if (acc) gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
-  else gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
+inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                 int64_t ldc, bool rev = false) {
+  if (acc)
+    gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
+  else
+    gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
 }
 
 }  // namespace

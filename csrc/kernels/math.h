@@ -10,7 +10,6 @@ namespace pyrnn {
 namespace PYRNN_ISA_NS {
 namespace {
 
-
 // exp(s*x) for s = +1 or -1 (sigmoid's exp(-x) needs no negation): Cephes expf (range
 // reduction by ln2 split in two, degree-6 polynomial, < 1 ulp on its range). s*x is
 // clamped to [-87, 88], harmless for the functions built on it; NaN passes through.
@@ -45,7 +44,8 @@ PYRNN_INLINE vf vrecip(vf d) {
   // A step as r + r*(1 - d*r): the fused residual is exact, so the last ulp is corrected
   // (r*(2 - d*r) leaves 1/1 at 0.99999994, since 2 - d*r rounds).
 #if defined(__AVX512F__) && PYRNN_VBYTES == 64
-  const vf r = (vf)_mm512_maskz_rcp14_ps((__mmask16)0xFFFF, (__m512)d);  // maskz: GCC warns on rcp14's undefined passthrough
+  const vf r =
+      (vf)_mm512_maskz_rcp14_ps((__mmask16)0xFFFF, (__m512)d);  // maskz: GCC warns on rcp14's undefined passthrough
   return r + r * (1.0f - d * r);
 #elif defined(__AVX__) && PYRNN_VBYTES == 32
   vf r = (vf)_mm256_rcp_ps((__m256)d);
@@ -89,7 +89,6 @@ PYRNN_INLINE vf vtanh(vf x) {
 #define PYRNN_ACT_FN inline
 #include "pyrnn/act_scalar.inc"
 #undef PYRNN_ACT_FN
-
 
 // Elementwise activation of one vector. The common gate activations are vector code;
 // the rest go lane by lane through act_scalar.

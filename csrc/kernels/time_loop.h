@@ -47,7 +47,7 @@ void run(const LayerDesc& L, const RunArgs& a) {
   const int hg = gru ? (L.reset_after ? 3 : 2) : 0;
   // h rows: [pad, 1, x_t (D), h (Hp)] when stacked, h starting on a panel boundary.
   const int64_t xs = L.XS, hoff = (xs + kPanel - 1) / kPanel * kPanel, lds = hoff + Hp;
-  const int64_t ku = xs + H;  // rows of U's panels
+  const int64_t ku = xs + H;          // rows of U's panels
   int64_t rb = (4096 / ldz) / 4 * 4;  // rows per block: about 16 KB of gate pre-activations
   rb = rb < 4 ? 4 : (rb > B ? B : rb);
 
@@ -65,22 +65,34 @@ void run(const LayerDesc& L, const RunArgs& a) {
   const int64_t hp0 = p0(hg), hnp = gru ? np(hg, ldh) : 0;
   const int64_t up0 = p0(1), unp = np(1, Hp);
   const int64_t u0 = b0 * kPanel, u1 = mine_tail ? Hp : b1 * kPanel;  // state columns
-  const int64_t o1 = u1 < H ? u1 : H;                                   // output units [u0, o1)
-  auto sync = [&] { if (team > 1) a.sync(a.sync_ctx, rank); };
+  const int64_t o1 = u1 < H ? u1 : H;                                 // output units [u0, o1)
+  auto sync = [&] {
+    if (team > 1) a.sync(a.sync_ctx, rank);
+  };
   // Columns [c0, c0 + n) of a row: this member's part of a packed layout.
   auto copy_cols = [](float* dst, const float* src, int64_t c0, int64_t n) { copy_row(dst + c0, src + c0, n); };
 
   float* s = a.scratch;
-  float* xw = s; s += tc * B * ldz;
-  float* hc = s; s += B * lds;
-  float* hnx = s; s += B * lds;
-  float* cc = s; s += B * Hp;
-  float* cnx = s; s += B * Hp;
-  float* hz = s; s += B * ldh;
-  float* u2 = s; s += B * Hp;
-  float* zsave = s; s += B * Hp;
-  float* rh = s; s += B * Hp;
-  float* prev = s; s += B * Hp;
+  float* xw = s;
+  s += tc * B * ldz;
+  float* hc = s;
+  s += B * lds;
+  float* hnx = s;
+  s += B * lds;
+  float* cc = s;
+  s += B * Hp;
+  float* cnx = s;
+  s += B * Hp;
+  float* hz = s;
+  s += B * ldh;
+  float* u2 = s;
+  s += B * Hp;
+  float* zsave = s;
+  s += B * Hp;
+  float* rh = s;
+  s += B * Hp;
+  float* prev = s;
+  s += B * Hp;
   float* stage = s;
   auto hrow = [&](float* buf, int64_t b) { return buf + b * lds + hoff; };
   // Stacked: x at timestep index k (processing order) into the rows' [1, x] prefix.
@@ -89,14 +101,16 @@ void run(const LayerDesc& L, const RunArgs& a) {
     for (int64_t b = r0; b < r0 + nb; ++b) {
       float* dst = hrow(buf, b) - D;
       const float* src = a.x + (b * T + t) * D;
-      if (D == 1) dst[0] = src[0];  // the common case, without a memcpy call per row
-      else copy_row(dst, src, D);
+      if (D == 1)
+        dst[0] = src[0];  // the common case, without a memcpy call per row
+      else
+        copy_row(dst, src, D);
     }
   };
 
   if (rank == 0) {
     memset(hc, 0, sizeof(float) * 2 * B * (lds + Hp));  // hc, hnx, cc, cnx
-    memset(u2, 0, sizeof(float) * 4 * B * Hp);           // u2, zsave, rh, prev
+    memset(u2, 0, sizeof(float) * 4 * B * Hp);          // u2, zsave, rh, prev
     for (int64_t b = 0; b < B; ++b) {
       if (xs) hrow(hc, b)[-xs] = hrow(hnx, b)[-xs] = 1.0f;
       if (a.h0) copy_row(hrow(hc, b), a.h0 + b * H, H);
@@ -135,8 +149,7 @@ void run(const LayerDesc& L, const RunArgs& a) {
         float* z = fold ? xw : xw + (kk * B + r0) * ldz;
         if (fold && !xs) {
           for (int64_t b = 0; b < nb; ++b) copy_cols(z + b * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
-          gemm(true, nb, znp, D, a.x + (r0 * T + t) * D, T * D, L.W + zp0 * D * kPanel, z + zp0 * kPanel, ldz,
-               rev);
+          gemm(true, nb, znp, D, a.x + (r0 * T + t) * D, T * D, L.W + zp0 * D * kPanel, z + zp0 * kPanel, ldz, rev);
         }
         float* hcb = hrow(hc, r0);
         float* hzb = hz + r0 * ldh;
@@ -161,11 +174,10 @@ void run(const LayerDesc& L, const RunArgs& a) {
             float* hp = hrow(hc, r0 + b);
             float* hn = hrow(hnx, r0 + b);
             if (staged)  // only ever alone: row-wise activations need the whole gate
-              step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o,
-                          stage);
+              step_staged(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o, stage);
             else
-              step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o,
-                         b0, b1, mine_tail);
+              step_fused(L, ph, z + b * ldz, hzb + b * ldh, u2 + o, hp, cc + o, hn, cnx + o, zsave + o, rh + o, b0, b1,
+                         mine_tail);
           }
         }
         // Keras's masked-step rule: a masked sample keeps its states; its output repeats
@@ -179,17 +191,24 @@ void run(const LayerDesc& L, const RunArgs& a) {
           }
           if (a.return_sequences && o1 > u0) {
             float* yo = a.y + (b * T + k) * H;
-            if (valid) copy_cols(yo, hn_b, u0, o1 - u0);
-            else if (a.zero_output_for_mask) memset(yo + u0, 0, sizeof(float) * (o1 - u0));
-            else copy_cols(yo, prev + b * Hp, u0, o1 - u0);
+            if (valid)
+              copy_cols(yo, hn_b, u0, o1 - u0);
+            else if (a.zero_output_for_mask)
+              memset(yo + u0, 0, sizeof(float) * (o1 - u0));
+            else
+              copy_cols(yo, prev + b * Hp, u0, o1 - u0);
           }
           if (a.mask && valid && o1 > u0) copy_cols(prev + b * Hp, hn_b, u0, o1 - u0);
         }
         if (xs && rank == 0 && k + 1 < T) put_x(hnx, r0, nb, k + 1);  // read after the barrier
       }
       sync();  // the next step reads every member's h
-      float* tmp = hc; hc = hnx; hnx = tmp;
-      tmp = cc; cc = cnx; cnx = tmp;
+      float* tmp = hc;
+      hc = hnx;
+      hnx = tmp;
+      tmp = cc;
+      cc = cnx;
+      cnx = tmp;
     }
   }
 

@@ -27,8 +27,8 @@ namespace PYRNN_ISA_NS {
 namespace {
 
 constexpr int VB = PYRNN_VBYTES;
-constexpr int VL = VB / 4;           // floats per vector
-constexpr int PV = kPanel / VL;      // vectors per 16-float panel
+constexpr int VL = VB / 4;       // floats per vector
+constexpr int PV = kPanel / VL;  // vectors per 16-float panel
 static_assert(kPanel % VL == 0, "panel must be a whole number of vectors");
 
 typedef float vf __attribute__((vector_size(VB)));

@@ -8,10 +8,9 @@
 
 namespace pyrnn {
 
-void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode,
-                       int64_t B, int64_t T, const float* x, const uint8_t* mask,
-                       const float* h0f, const float* c0f, const float* h0b, const float* c0b,
-                       float* merged, const LayerOutputs& of, const LayerOutputs& ob) {
+void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode, int64_t B, int64_t T,
+                       const float* x, const uint8_t* mask, const float* h0f, const float* c0f, const float* h0b,
+                       const float* c0b, float* merged, const LayerOutputs& of, const LayerOutputs& ob) {
   if (fwd.units() != bwd.units() || fwd.input_size() != bwd.input_size() || fwd.num_states() != bwd.num_states() ||
       fwd.options().return_sequences != bwd.options().return_sequences)
     throw std::invalid_argument("forward and backward layers disagree in shape or return_sequences");
@@ -20,8 +19,10 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
   // The directions are independent: one thread each (a direction's own row split then
   // runs inline, since the pool is busy).
   auto direction = [&](int i) {
-    if (i == 0) fwd.run(B, T, x, mask, h0f, c0f, of, seq);
-    else bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
+    if (i == 0)
+      fwd.run(B, T, x, mask, h0f, c0f, of, seq);
+    else
+      bwd.run(B, T, x, mask, h0b, c0b, ob, seq);
   };
   if (fwd.flops(B, T) + bwd.flops(B, T) < kMinParallelFlops) {
     direction(0);
@@ -37,7 +38,11 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
       for (int64_t t = 0; t < T / 2; ++t) {
         float* p = ob.y + (b * T + t) * H;
         float* q = ob.y + (b * T + (T - 1 - t)) * H;
-        for (int64_t j = 0; j < H; ++j) { float v = p[j]; p[j] = q[j]; q[j] = v; }
+        for (int64_t j = 0; j < H; ++j) {
+          float v = p[j];
+          p[j] = q[j];
+          q[j] = v;
+        }
       }
   }
   if (mode == MergeMode::None) return;
@@ -50,9 +55,15 @@ void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, Mer
         std::memcpy(merged + r * 2 * H, f, sizeof(float) * H);
         std::memcpy(merged + r * 2 * H + H, g, sizeof(float) * H);
         break;
-      case MergeMode::Sum: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] + g[j]; break;
-      case MergeMode::Mul: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] * g[j]; break;
-      case MergeMode::Ave: for (int64_t j = 0; j < H; ++j) merged[r * H + j] = (f[j] + g[j]) / 2.0f; break;
+      case MergeMode::Sum:
+        for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] + g[j];
+        break;
+      case MergeMode::Mul:
+        for (int64_t j = 0; j < H; ++j) merged[r * H + j] = f[j] * g[j];
+        break;
+      case MergeMode::Ave:
+        for (int64_t j = 0; j < H; ++j) merged[r * H + j] = (f[j] + g[j]) / 2.0f;
+        break;
       case MergeMode::None:
       case MergeMode::kCount:  // never stored: codes are checked where they cross from Python
         break;

@@ -68,8 +68,7 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   } else if (opt.kind != CellKind::GRU || opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
-  if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes)
-    Us_ = stacked();
+  if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes) Us_ = stacked();
   if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
   desc_.W = W_.data();
   desc_.bias_x = bx_.data();
@@ -87,9 +86,8 @@ double RecurrentLayer::flops(int64_t B, int64_t T) const {
   return 2.0 * desc_.G * (double)B * (double)T * desc_.H * (double)(desc_.H + desc_.D);
 }
 
-void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
-                         const float* c0, const LayerOutputs& out, bool zero_output_for_mask,
-                         const float* prev0) const {
+void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0, const float* c0,
+                         const LayerOutputs& out, bool zero_output_for_mask, const float* prev0) const {
   if (B == 0) return;
   if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
   const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.Z, ldh = desc_.Zh;

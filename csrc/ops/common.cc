@@ -32,7 +32,8 @@ std::vector<int64_t> non_batch(const Tensor& x) { return std::vector<int64_t>(x.
 
 std::vector<uint8_t> mask_bytes(const Tensor& m, int64_t B, int64_t T, const std::string& who) {
   if (m.rank() != 2 || m.dim(0) != B || m.dim(1) != T)
-    throw std::invalid_argument("layer '" + who + "': mask " + m.shape_str() + " does not match the input's (batch, time)");
+    throw std::invalid_argument("layer '" + who + "': mask " + m.shape_str() +
+                                " does not match the input's (batch, time)");
   std::vector<uint8_t> out((size_t)(B * T));
   for (int64_t i = 0; i < B * T; ++i) out[(size_t)i] = m.ptr[i] != 0.0f;
   return out;

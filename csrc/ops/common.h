@@ -66,7 +66,10 @@ void broadcast_walk(const std::vector<int64_t>& dims, const std::vector<int64_t>
   for (int64_t e = 0; e < n; ++e) {
     fn(e, p);
     for (size_t i = r; i-- > 0;) {  // odometer increment
-      if (++idx[i] < dims[i]) { p += pstride[i]; break; }
+      if (++idx[i] < dims[i]) {
+        p += pstride[i];
+        break;
+      }
       p -= pstride[i] * (dims[i] - 1);
       idx[i] = 0;
     }

@@ -14,10 +14,17 @@ namespace pyrnn {
 // in [x (B, T, Cin)], out [y (B, T', Cout)]. kernel (k, Cin, Cout).
 class Conv1DOp : public Op {
  public:
-  Conv1DOp(Node node, int64_t k, int64_t cin, int64_t cout,
-           const float* kernel, const float* bias, int64_t stride, int64_t dilation, ConvPad pad, Act act)
-      : Op(std::move(node)), k_(k), cin_(cin), cout_(cout), np_(round_up(cout, kPanel)),
-        stride_(stride), dil_(dilation), pad_(pad), act_(act) {
+  Conv1DOp(Node node, int64_t k, int64_t cin, int64_t cout, const float* kernel, const float* bias, int64_t stride,
+           int64_t dilation, ConvPad pad, Act act)
+      : Op(std::move(node)),
+        k_(k),
+        cin_(cin),
+        cout_(cout),
+        np_(round_up(cout, kPanel)),
+        stride_(stride),
+        dil_(dilation),
+        pad_(pad),
+        act_(act) {
     const int64_t tap = np_ * cin;
     W_ = AlignedBuffer(k * tap);
     for (int64_t j = 0; j < k; ++j) {

@@ -25,7 +25,7 @@ void DenseOp::forward(const float* x, int64_t M, float* y) const {
     constexpr int64_t kRows = 64;
     AlignedBuffer tmp(std::min(kRows, r1 - r0) * Np_, false);
     for (int64_t r = r0; r < r1; r += kRows) {
-      const int64_t m = std::min(kRows, r1 - r) ;
+      const int64_t m = std::min(kRows, r1 - r);
       for (int64_t i = 0; i < m; ++i) std::memcpy(tmp.data() + i * Np_, b_.data(), sizeof(float) * (size_t)Np_);
       k.gemm(true, m, Np_ / kPanel, K_, x + r * K_, K_, W_.data(), tmp.data(), Np_);
       for (int64_t i = 0; i < m; ++i) std::memcpy(y + (r + i) * N_, tmp.data() + i * Np_, sizeof(float) * (size_t)N_);

@@ -14,8 +14,7 @@ namespace pyrnn {
 // x (..., K) -> act(x @ W + b) (..., N). W is (K, N) row-major, bias (N,) or null.
 class DenseOp : public Op {
  public:
-  DenseOp(Node node, int64_t K, int64_t N, const float* W,
-          const float* bias, Act act)
+  DenseOp(Node node, int64_t K, int64_t N, const float* W, const float* bias, Act act)
       : Op(std::move(node)), K_(K), N_(N), Np_(round_up(N, kPanel)), act_(act) {
     W_ = pack_panels(W, K, N, 1, 0, 1);
     b_ = pack_bias(bias, N, 1);

@@ -30,9 +30,11 @@ void MaskCombineOp::run(std::vector<Tensor>& t) const {
     const Tensor& b = arg(t, k);
     if (b.shape != a.shape) fail("masks of different shapes " + a.shape_str() + " and " + b.shape_str());
     if (any_) {
-      for (int64_t i = 0; i < n; ++i) if (b.ptr[i] != 0.0f) y.mutable_data()[i] = 1.0f;
+      for (int64_t i = 0; i < n; ++i)
+        if (b.ptr[i] != 0.0f) y.mutable_data()[i] = 1.0f;
     } else {
-      for (int64_t i = 0; i < n; ++i) if (b.ptr[i] == 0.0f) y.mutable_data()[i] = 0.0f;
+      for (int64_t i = 0; i < n; ++i)
+        if (b.ptr[i] == 0.0f) y.mutable_data()[i] = 0.0f;
     }
   }
   put(t, 0, std::move(y));

@@ -13,8 +13,7 @@ namespace pyrnn {
 // in [x (B, T, F)], out [x * mask, mask (B, T)].
 class MaskingOp : public Op {
  public:
-  MaskingOp(Node node, float value)
-      : Op(std::move(node)), value_(value) {}
+  MaskingOp(Node node, float value) : Op(std::move(node)), value_(value) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:
@@ -24,8 +23,7 @@ class MaskingOp : public Op {
 // Logical AND (any = false) or OR (any = true) of masks (nonzero = valid) of equal shapes.
 class MaskCombineOp : public Op {
  public:
-  MaskCombineOp(Node node, bool any)
-      : Op(std::move(node)), any_(any) {}
+  MaskCombineOp(Node node, bool any) : Op(std::move(node)), any_(any) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:

@@ -19,11 +19,22 @@ void MergeOp::run(std::vector<Tensor>& t) const {
   for (size_t k = 1; k < in_.size(); ++k) {
     const float* b = arg(t, k).ptr;
     switch (kind_) {
-      case MergeKind::Add: case MergeKind::Average: for (int64_t i = 0; i < n; ++i) yp[i] += b[i]; break;
-      case MergeKind::Subtract: for (int64_t i = 0; i < n; ++i) yp[i] -= b[i]; break;
-      case MergeKind::Multiply: for (int64_t i = 0; i < n; ++i) yp[i] *= b[i]; break;
-      case MergeKind::Maximum: for (int64_t i = 0; i < n; ++i) yp[i] = std::fmax(yp[i], b[i]); break;
-      case MergeKind::Minimum: for (int64_t i = 0; i < n; ++i) yp[i] = std::fmin(yp[i], b[i]); break;
+      case MergeKind::Add:
+      case MergeKind::Average:
+        for (int64_t i = 0; i < n; ++i) yp[i] += b[i];
+        break;
+      case MergeKind::Subtract:
+        for (int64_t i = 0; i < n; ++i) yp[i] -= b[i];
+        break;
+      case MergeKind::Multiply:
+        for (int64_t i = 0; i < n; ++i) yp[i] *= b[i];
+        break;
+      case MergeKind::Maximum:
+        for (int64_t i = 0; i < n; ++i) yp[i] = std::fmax(yp[i], b[i]);
+        break;
+      case MergeKind::Minimum:
+        for (int64_t i = 0; i < n; ++i) yp[i] = std::fmin(yp[i], b[i]);
+        break;
       case MergeKind::Concatenate:  // handled by concat()
       case MergeKind::kCount:       // never stored: codes are checked where they cross from Python
         break;
@@ -45,7 +56,8 @@ void MergeOp::concat(std::vector<Tensor>& t) const {
     const Tensor& b = arg(t, k);
     bool ok = b.rank() == a.rank();
     for (int i = 0; ok && i < a.rank(); ++i) ok = i == axis_ || b.dim(i) == a.dim(i);
-    if (!ok) fail("cannot concatenate " + a.shape_str() + " and " + b.shape_str() + " on axis " + std::to_string(axis_));
+    if (!ok)
+      fail("cannot concatenate " + a.shape_str() + " and " + b.shape_str() + " on axis " + std::to_string(axis_));
     shape[(size_t)axis_] += b.dim(axis_);
   }
   Tensor y = Tensor::alloc(shape);
@@ -101,7 +113,8 @@ void MaskedMergeOp::run(std::vector<Tensor>& t) const {
     const bool mx = kind_ == MergeKind::Maximum;
     std::vector<uint8_t> om((size_t)rows, 1);
     bool has_om = masks[0] != nullptr;
-    if (has_om) for (int64_t p = 0; p < rows; ++p) om[(size_t)p] = masks[0][p] != 0.0f;
+    if (has_om)
+      for (int64_t p = 0; p < rows; ++p) om[(size_t)p] = masks[0][p] != 0.0f;
     if (size) std::memcpy(out, a.ptr, sizeof(float) * (size_t)size);
     for (size_t k = 1; k < n; ++k) {
       const float* xk = arg(t, k).ptr;

@@ -13,8 +13,7 @@ namespace pyrnn {
 // axis: for Concatenate, an axis >= 1 of the full shape.
 class MergeOp : public Op {
  public:
-  MergeOp(Node node, MergeKind kind, int axis)
-      : Op(std::move(node)), kind_(kind), axis_(axis) {}
+  MergeOp(Node node, MergeKind kind, int axis) : Op(std::move(node)), kind_(kind), axis_(axis) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:
@@ -33,8 +32,7 @@ class MergeOp : public Op {
 // no mask marks valid become 0 (merging/multiply.py).
 class MaskedMergeOp : public Op {
  public:
-  MaskedMergeOp(Node node, MergeKind kind)
-      : Op(std::move(node)), kind_(kind) {}
+  MaskedMergeOp(Node node, MergeKind kind) : Op(std::move(node)), kind_(kind) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:

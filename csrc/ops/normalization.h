@@ -14,8 +14,7 @@ namespace pyrnn {
 // (BatchNormalization at inference).
 class AffineOp : public Op {
  public:
-  AffineOp(Node node, std::vector<int64_t> pshape,
-           const float* scale, const float* shift)
+  AffineOp(Node node, std::vector<int64_t> pshape, const float* scale, const float* shift)
       : Op(std::move(node)), pshape_(std::move(pshape)) {
     int64_t n = 1;
     for (int64_t d : pshape_) n *= d;
@@ -32,10 +31,8 @@ class AffineOp : public Op {
 // Normalises the trailing `n` values of each row (Keras LayerNormalization).
 class LayerNormOp : public Op {
  public:
-  LayerNormOp(Node node, int64_t n, const float* gamma,
-              const float* beta, float eps, bool rms)
-      : Op(std::move(node)), n_(n), gamma_(copy_of(gamma, n)), beta_(copy_of(beta, n)),
-        eps_(eps), rms_(rms) {}
+  LayerNormOp(Node node, int64_t n, const float* gamma, const float* beta, float eps, bool rms)
+      : Op(std::move(node)), n_(n), gamma_(copy_of(gamma, n)), beta_(copy_of(beta, n)), eps_(eps), rms_(rms) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:

@@ -36,8 +36,7 @@ void ParamActivationOp::run(std::vector<Tensor>& t) const {
       const std::vector<int64_t> dims = non_batch(x);
       if (dims.size() != pshape_.size()) fail("PReLU input has rank " + std::to_string(x.rank()));
       for (size_t i = 0; i < dims.size(); ++i)
-        if (pshape_[i] != 1 && pshape_[i] != dims[i])
-          fail("PReLU alpha does not fit input shape " + x.shape_str());
+        if (pshape_[i] != 1 && pshape_[i] != dims[i]) fail("PReLU alpha does not fit input shape " + x.shape_str());
       const int64_t per = x.rank() ? x.size() / std::max<int64_t>(x.dim(0), 1) : 0;
       for (int64_t b = 0; b < (x.rank() ? x.dim(0) : 0); ++b) {
         const float* xb = xp + b * per;

@@ -14,10 +14,9 @@ namespace pyrnn {
 // PRelu(alpha of shape `pshape`, broadcast over the non-batch axes).
 class ParamActivationOp : public Op {
  public:
-  ParamActivationOp(Node node, ParamActKind kind, float a, float b,
-                    float c, std::vector<int64_t> pshape, const float* param)
-      : Op(std::move(node)), kind_(kind), a_(a), b_(b), c_(c),
-        pshape_(std::move(pshape)) {
+  ParamActivationOp(Node node, ParamActKind kind, float a, float b, float c, std::vector<int64_t> pshape,
+                    const float* param)
+      : Op(std::move(node)), kind_(kind), a_(a), b_(b), c_(c), pshape_(std::move(pshape)) {
     int64_t n = 1;
     for (int64_t d : pshape_) n *= d;
     param_ = copy_of(param, n);

@@ -22,9 +22,10 @@ void RnnOp::run(std::vector<Tensor>& t) const {
   Tensor h = Tensor::alloc({B, H});
   Tensor c = Tensor::alloc({B, lstm ? H : 0});
   Tensor prev = want_prev ? Tensor::alloc({B, H}) : Tensor{};
-  LayerOutputs outs{y.mutable_data(), h.mutable_data(), lstm ? c.mutable_data() : nullptr, want_prev ? prev.mutable_data() : nullptr};
+  LayerOutputs outs{y.mutable_data(), h.mutable_data(), lstm ? c.mutable_data() : nullptr,
+                    want_prev ? prev.mutable_data() : nullptr};
   rnn_->run(B, T, x.ptr, mask.empty() ? nullptr : mask.data(), s[0], lstm ? s[1] : nullptr, outs,
-             rnn_->options().zero_output_for_mask, s[2]);
+            rnn_->options().zero_output_for_mask, s[2]);
   put(t, 0, std::move(y));
   put(t, 1, std::move(h));
   if (lstm) put(t, 2, std::move(c));
@@ -48,8 +49,8 @@ void BidirectionalOp::run(std::vector<Tensor>& t) const {
   Tensor merged = mode_ == MergeMode::None ? Tensor{} : ys(mode_ == MergeMode::Concat ? 2 * H : H);
   Tensor hf = Tensor::alloc({B, H}), hb = Tensor::alloc({B, H});
   Tensor cf = Tensor::alloc({B, lstm ? H : 0}), cb = Tensor::alloc({B, lstm ? H : 0});
-  run_bidirectional(*f_, *b_, mode_, B, T, x.ptr, mask.empty() ? nullptr : mask.data(), s[0],
-                    lstm ? s[1] : nullptr, lstm ? s[2] : s[1], lstm ? s[3] : nullptr,
+  run_bidirectional(*f_, *b_, mode_, B, T, x.ptr, mask.empty() ? nullptr : mask.data(), s[0], lstm ? s[1] : nullptr,
+                    lstm ? s[2] : s[1], lstm ? s[3] : nullptr,
                     mode_ == MergeMode::None ? nullptr : merged.mutable_data(),
                     LayerOutputs{yf.mutable_data(), hf.mutable_data(), lstm ? cf.mutable_data() : nullptr},
                     LayerOutputs{yb.mutable_data(), hb.mutable_data(), lstm ? cb.mutable_data() : nullptr});

@@ -12,8 +12,10 @@ void ReshapeOp::run(std::vector<Tensor>& t) const {
   std::vector<int64_t> shape{B};
   int64_t known = 1, free = -1;
   for (size_t i = 0; i < target_.size(); ++i) {
-    if (target_[i] < 0) free = (int64_t)i + 1;
-    else known *= target_[i];
+    if (target_[i] < 0)
+      free = (int64_t)i + 1;
+    else
+      known *= target_[i];
     shape.push_back(target_[i]);
   }
   if (free >= 0) {
@@ -53,9 +55,15 @@ void PermuteOp::run(std::vector<Tensor>& t) const {
   const std::vector<int64_t> dims = non_batch(x);
   std::vector<int64_t> odims(r), in_stride(r);
   int64_t s = 1;
-  for (size_t i = r; i-- > 0;) { in_stride[i] = s; s *= dims[i]; }
+  for (size_t i = r; i-- > 0;) {
+    in_stride[i] = s;
+    s *= dims[i];
+  }
   std::vector<int64_t> ostr(r);  // input stride of each output axis
-  for (size_t i = 0; i < r; ++i) { odims[i] = dims[(size_t)perm_[i]]; ostr[i] = in_stride[(size_t)perm_[i]]; }
+  for (size_t i = 0; i < r; ++i) {
+    odims[i] = dims[(size_t)perm_[i]];
+    ostr[i] = in_stride[(size_t)perm_[i]];
+  }
   std::vector<int64_t> shape{x.dim(0)};
   shape.insert(shape.end(), odims.begin(), odims.end());
   Tensor y = Tensor::alloc(shape);
@@ -68,7 +76,10 @@ void PermuteOp::run(std::vector<Tensor>& t) const {
     for (int64_t e = 0; e < per; ++e) {
       yb[e] = xb[src];
       for (size_t i = r; i-- > 0;) {
-        if (++idx[i] < odims[i]) { src += ostr[i]; break; }
+        if (++idx[i] < odims[i]) {
+          src += ostr[i];
+          break;
+        }
         src -= ostr[i] * (odims[i] - 1);
         idx[i] = 0;
       }
@@ -83,7 +94,8 @@ void RepeatOp::run(std::vector<Tensor>& t) const {
   const int64_t B = x.dim(0), F = x.dim(1);
   Tensor y = Tensor::alloc({B, n_, F});
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < n_; ++i) std::memcpy(y.mutable_data() + (b * n_ + i) * F, x.ptr + b * F, sizeof(float) * (size_t)F);
+    for (int64_t i = 0; i < n_; ++i)
+      std::memcpy(y.mutable_data() + (b * n_ + i) * F, x.ptr + b * F, sizeof(float) * (size_t)F);
   put(t, 0, std::move(y));
 }
 

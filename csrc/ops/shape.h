@@ -13,8 +13,7 @@ namespace pyrnn {
 // Non-batch target shape; at most one -1.
 class ReshapeOp : public Op {
  public:
-  ReshapeOp(Node node, std::vector<int64_t> target)
-      : Op(std::move(node)), target_(std::move(target)) {}
+  ReshapeOp(Node node, std::vector<int64_t> target) : Op(std::move(node)), target_(std::move(target)) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:
@@ -38,8 +37,7 @@ class UnfoldTimeOp : public Op {
 // perm: a permutation of the non-batch axes (0-based).
 class PermuteOp : public Op {
  public:
-  PermuteOp(Node node, std::vector<int> perm)
-      : Op(std::move(node)), perm_(std::move(perm)) {}
+  PermuteOp(Node node, std::vector<int> perm) : Op(std::move(node)), perm_(std::move(perm)) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:
@@ -49,8 +47,7 @@ class PermuteOp : public Op {
 // RepeatVector: (B, F) -> (B, n, F).
 class RepeatOp : public Op {
  public:
-  RepeatOp(Node node, int64_t n)
-      : Op(std::move(node)), n_(n) {}
+  RepeatOp(Node node, int64_t n) : Op(std::move(node)), n_(n) {}
   void run(std::vector<Tensor>& t) const override;
 
  private:

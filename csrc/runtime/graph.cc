@@ -27,10 +27,13 @@ void Graph::finalize(int num_slots, std::vector<int> inputs, std::vector<int> ou
     if (s < 0 || s >= num_slots) throw std::invalid_argument("plan refers to a slot out of range");
   };
   for (const auto& op : ops_) {
-    for (int s : op->inputs()) if (s != -1) check(s);
-    for (int s : op->outputs()) if (s != -1) check(s);
+    for (int s : op->inputs())
+      if (s != -1) check(s);
+    for (int s : op->outputs())
+      if (s != -1) check(s);
   }
-  for (const auto& r : release_) for (int s : r) check(s);
+  for (const auto& r : release_)
+    for (int s : r) check(s);
   for (int s : inputs) check(s);
   for (int s : outputs) check(s);
   num_slots_ = num_slots;

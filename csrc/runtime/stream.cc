@@ -9,8 +9,8 @@
 
 namespace pyrnn {
 
-Stream::Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num_outputs,
-               std::vector<int64_t> widths, int64_t batch)
+Stream::Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num_outputs, std::vector<int64_t> widths,
+               int64_t batch)
     : graph_(std::move(graph)), num_inputs_(num_inputs), num_outputs_(num_outputs), batch_(batch) {
   if (batch < 1) throw std::invalid_argument("a stream needs a batch size >= 1");
   if (graph_->num_inputs() != num_inputs + widths.size())

@@ -35,7 +35,10 @@ std::atomic<int64_t>& memory_limit() {
 std::string gib(double bytes) {  // human-readable size
   static const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
   int u = 0;
-  while (bytes >= 1024.0 && u < 5) { bytes /= 1024.0; ++u; }
+  while (bytes >= 1024.0 && u < 5) {
+    bytes /= 1024.0;
+    ++u;
+  }
   char buf[48];
   std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
   return buf;

@@ -26,19 +26,41 @@ static constexpr PYRNN_HOST_DEVICE int gate_count(CellKind k) {
 
 // Keep in sync with pyrnn/activations.py (_CODES).
 enum class Act : int32_t {
-  Linear = 0, Tanh, Sigmoid, HardSigmoid, HardSigmoidK2, Relu, Relu6, LeakyRelu, Elu,
-  Selu, Softplus, Softsign, Silu, Gelu, Exponential, HardSilu, Mish, HardTanh,
-  LogSigmoid, Celu, TanhShrink, SoftShrink, HardShrink, SparsePlus, SparseSigmoid,
+  Linear = 0,
+  Tanh,
+  Sigmoid,
+  HardSigmoid,
+  HardSigmoidK2,
+  Relu,
+  Relu6,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Softplus,
+  Softsign,
+  Silu,
+  Gelu,
+  Exponential,
+  HardSilu,
+  Mish,
+  HardTanh,
+  LogSigmoid,
+  Celu,
+  TanhShrink,
+  SoftShrink,
+  HardShrink,
+  SparsePlus,
+  SparseSigmoid,
   Squareplus,
   // Row-wise activations: they normalise over the units of one gate of one sample.
-  Softmax, LogSoftmax, Sparsemax,
+  Softmax,
+  LogSoftmax,
+  Sparsemax,
   kCount
 };
 
 // Softmax and the like: activations over all units of a gate rather than elementwise.
-static constexpr bool is_rowwise(Act a) {
-  return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax;
-}
+static constexpr bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
 
 // Bidirectional merge_mode: concat, sum, mul, ave, None.
 enum class MergeMode : int32_t { Concat = 0, Sum, Mul, Ave, None, kCount };

@@ -36,12 +36,12 @@ constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 // units, which keeps the weights small (LSTM(50): 13 panels instead of 16).
 struct LayerDesc {
   CellKind kind;
-  int32_t D;   // input features
-  int32_t H;   // units
-  int32_t Hp;  // units rounded up to kPanel: the stride of per-unit state rows
-  int32_t G;   // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
-  int32_t Z;   // packed columns of the G gates (a multiple of kPanel)
-  int32_t Zh;  // GRU: packed columns of h@U (reset_after: Z; else the z and r gates); 0 otherwise
+  int32_t D;         // input features
+  int32_t H;         // units
+  int32_t Hp;        // units rounded up to kPanel: the stride of per-unit state rows
+  int32_t G;         // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
+  int32_t Z;         // packed columns of the G gates (a multiple of kPanel)
+  int32_t Zh;        // GRU: packed columns of h@U (reset_after: Z; else the z and r gates); 0 otherwise
   bool reset_after;  // GRU only
   Act act;
   Act rec_act;
@@ -62,25 +62,25 @@ struct LayerDesc {
 struct RunArgs {
   int64_t B;
   int64_t T;
-  const float* x;        // (B, T, D), C-contiguous
-  const uint8_t* mask;   // (B, T) or nullptr
-  const float* h0;       // (B, H) or nullptr (zeros)
-  const float* c0;       // (B, H) or nullptr (LSTM only)
-  const float* prev0;    // (B, H) last valid output before this call (masks), or nullptr (zeros)
+  const float* x;       // (B, T, D), C-contiguous
+  const uint8_t* mask;  // (B, T) or nullptr
+  const float* h0;      // (B, H) or nullptr (zeros)
+  const float* c0;      // (B, H) or nullptr (LSTM only)
+  const float* prev0;   // (B, H) last valid output before this call (masks), or nullptr (zeros)
   bool go_backwards;
   bool return_sequences;
   bool zero_output_for_mask;
-  float* y;              // (B, T, H) with return_sequences, else (B, H)
-  float* h_out;          // (B, H)
-  float* c_out;          // (B, H) or nullptr
-  float* prev_out;       // (B, H) last valid output after this call, or nullptr (for streaming)
-  float* scratch;        // 64-byte aligned, scratch_floats(...) floats
-  int64_t tchunk;        // timesteps whose input projection is computed at once
+  float* y;         // (B, T, H) with return_sequences, else (B, H)
+  float* h_out;     // (B, H)
+  float* c_out;     // (B, H) or nullptr
+  float* prev_out;  // (B, H) last valid output after this call, or nullptr (for streaming)
+  float* scratch;   // 64-byte aligned, scratch_floats(...) floats
+  int64_t tchunk;   // timesteps whose input projection is computed at once
   // A team of `team` threads runs the same call, each on its own share of the units
   // (blocks of 16; the last member also takes the H % 16 tail): its gate columns of
   // every GEMM, its gate math and its outputs, with sync(sync_ctx) as the barrier
   // between steps. All members get the same arguments except `rank`; scratch is shared.
-  int team;              // 1: alone (then sync is unused)
+  int team;  // 1: alone (then sync is unused)
   int rank;
   void (*sync)(void* ctx, int rank);
   void* sync_ctx;
@@ -91,8 +91,8 @@ using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride
 // C[M, npan*16] (+)= A[M, K] (row stride lda) @ P, P being npan packed panels of K x 16
 // (pack_panels in pyrnn/packing.h, with one gate). Each output is one FMA chain over k in
 // order, so a row's result does not depend on M or on the other rows.
-using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
-                        const float* P, float* C, int64_t ldc);
+using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
+                        float* C, int64_t ldc);
 
 struct KernelTable {
   const char* name;

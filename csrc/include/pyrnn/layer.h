@@ -35,8 +35,8 @@ class RecurrentLayer {
   // kernel (D, G*H), recurrent (H, G*H), bias: none, (G*H,) or for GRU reset_after
   // (2, G*H); all row-major float32 in Keras's layout. Throws std::invalid_argument on
   // inconsistent shapes.
-  RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel,
-                 const float* recurrent, const float* bias, int64_t bias_rows);
+  RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel, const float* recurrent,
+                 const float* bias, int64_t bias_rows);
 
   const LayerOptions& options() const { return opt_; }
   int64_t input_size() const { return desc_.D; }
@@ -48,9 +48,8 @@ class RecurrentLayer {
   // h0/c0 (B, H) or null. Thread-safe: the layer is read-only and scratch is per call.
   // prev0: (B, H) the last valid output of an earlier call on the same stream (masked
   // steps repeat it), or null for zeros as in Keras.
-  void run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0,
-           const float* c0, const LayerOutputs& out, bool zero_output_for_mask,
-           const float* prev0 = nullptr) const;
+  void run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0, const float* c0,
+           const LayerOutputs& out, bool zero_output_for_mask, const float* prev0 = nullptr) const;
 
  private:
   LayerOptions opt_;
@@ -67,9 +66,8 @@ class RecurrentLayer {
 // steps output zeros when return_sequences (Keras forces zero_output_for_mask).
 // y_fwd/y_bwd receive the per-direction outputs; merged (when not None mode) gets the
 // merged result. h/c: final states per direction.
-void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode,
-                       int64_t B, int64_t T, const float* x, const uint8_t* mask,
-                       const float* h0f, const float* c0f, const float* h0b, const float* c0b,
-                       float* merged, const LayerOutputs& of, const LayerOutputs& ob);
+void run_bidirectional(const RecurrentLayer& fwd, const RecurrentLayer& bwd, MergeMode mode, int64_t B, int64_t T,
+                       const float* x, const uint8_t* mask, const float* h0f, const float* c0f, const float* h0b,
+                       const float* c0b, float* merged, const LayerOutputs& of, const LayerOutputs& ob);
 
 }  // namespace pyrnn
