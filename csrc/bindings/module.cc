@@ -7,6 +7,7 @@ namespace pyrnn {
 void register_config(py::module_& m);
 void register_layers(py::module_& m);
 void register_graph(py::module_& m);
+void register_stream(py::module_& m);
 }  // namespace pyrnn
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   pyrnn::register_config(m);
   pyrnn::register_layers(m);
   pyrnn::register_graph(m);
+  pyrnn::register_stream(m);
 }

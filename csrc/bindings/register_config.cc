@@ -1,13 +1,17 @@
-// Build and runtime configuration: ISA tiers, version, and the kernels' activation
-// (exposed so tests can measure its accuracy directly).
+// Build and runtime configuration: ISA tiers, threads, the memory limit and the cache of
+// recycled blocks, version, and the kernels' activation (exposed so tests can measure its
+// accuracy directly).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <stdexcept>
 
+#include "checked_code.h"
+#include "pyrnn/buffer.h"
 #include "pyrnn/isa.h"
 #include "pyrnn/kernels.h"
+#include "pyrnn/tensor.h"
 #include "pyrnn/threadpool.h"
 
 namespace py = pybind11;
@@ -42,10 +46,15 @@ void register_config(py::module_& m) {
       },
       py::arg("n"));
   m.def("num_threads", &num_threads);
+  m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),
+        "Largest intermediate tensor a model call may allocate, in bytes (<= 0: physical memory).");
+  m.def("memory_limit", &tensor_memory_limit);
+  m.def("release_memory", &AlignedBuffer::release_cached,
+        "Frees the large blocks kept for reuse by later calls; returns the bytes freed.");
   m.def(
       "activation",
       [](int code, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
-        if (code < 0 || code >= static_cast<int>(Act::Count_)) throw std::invalid_argument("unknown activation code");
+        const Act act = checked_code<Act>(code, "code");
         if (x.ndim() != 2) throw std::invalid_argument("expected a 2-D array (rows, n)");
         const int64_t rows = x.shape(0), n = x.shape(1);
         // Row-wise sparsemax sorts in a second half of each row, so work in (rows, 2n).
@@ -55,7 +64,7 @@ void register_config(py::module_& m) {
           for (int64_t j = 0; j < n; ++j) w[r * 2 * n + j] = x.data()[r * n + j];
         {
           py::gil_scoped_release nogil;  // work is owned here and not visible to Python yet
-          current_kernels().activation(static_cast<Act>(code), w, rows, n, 2 * n);
+          current_kernels().activation(act, w, rows, n, 2 * n);
         }
         py::array_t<float> out({rows, n});
         for (int64_t r = 0; r < rows; ++r)

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "checked_code.h"
+#include "pyrnn/codes.h"
 #include "pyrnn/cuda.h"
 #include "pyrnn/layer.h"
 
@@ -66,19 +68,18 @@ struct Spec {
 Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
                bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
                const std::optional<farray>& bias) {
-  if (kind < 0 || kind > 2) throw std::invalid_argument("unknown cell kind");
-  if (act < 0 || act >= static_cast<int>(Act::Count_) || rec_act < 0 || rec_act >= static_cast<int>(Act::Count_))
-    throw std::invalid_argument("unknown activation code");
-  const int G = kind == 1 ? 4 : (kind == 2 ? 3 : 1);
+  const CellKind k = checked_code<CellKind>(kind, "kind");
+  const Act a = checked_code<Act>(act, "act"), ra = checked_code<Act>(rec_act, "rec_act");
+  const int G = gate_count(k);
   if (kernel.ndim() != 2 || recurrent.ndim() != 2) throw std::invalid_argument("kernels must be 2-D");
   Spec sp;
   sp.D = kernel.shape(0);
   sp.H = recurrent.shape(0);
   if (kernel.shape(1) != G * sp.H || recurrent.shape(1) != G * sp.H)
     throw std::invalid_argument("kernel/recurrent_kernel shapes disagree");
-  sp.o.kind = static_cast<CellKind>(kind);
-  sp.o.act = static_cast<Act>(act);
-  sp.o.rec_act = static_cast<Act>(rec_act);
+  sp.o.kind = k;
+  sp.o.act = a;
+  sp.o.rec_act = ra;
   sp.o.reset_after = reset_after;
   sp.o.go_backwards = go_backwards;
   sp.o.return_sequences = return_sequences;
@@ -91,9 +92,8 @@ Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwar
   return sp;
 }
 
-std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after,
-                                           bool go_backwards, bool return_sequences,
-                                           bool zero_output_for_mask, const farray& kernel,
+std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after, bool go_backwards,
+                                           bool return_sequences, bool zero_output_for_mask, const farray& kernel,
                                            const farray& recurrent, const std::optional<farray>& bias) {
   const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask,
                             kernel, recurrent, bias);
@@ -126,20 +126,19 @@ py::tuple run_layer(Layer& l, const farray& x, const std::optional<u8array>& mas
 
 void register_layers(py::module_& m) {
   py::class_<RecurrentLayer, std::shared_ptr<RecurrentLayer>>(m, "RecurrentLayer")
-      .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"),
-           py::arg("reset_after"), py::arg("go_backwards"), py::arg("return_sequences"),
-           py::arg("zero_output_for_mask"), py::arg("kernel"), py::arg("recurrent_kernel"),
-           py::arg("bias") = py::none())
+      .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"),
+           py::arg("go_backwards"), py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
+           py::arg("recurrent_kernel"), py::arg("bias") = py::none())
       .def_property_readonly("input_size", &RecurrentLayer::input_size)
       .def_property_readonly("units", &RecurrentLayer::units)
       .def(
           "run",
           [](const RecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
              const std::optional<farray>& h0, const std::optional<farray>& c0) {
-            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
-                                                   const LayerOutputs& out) {
-              l.run(in.B, in.T, in.x, in.mask, h0p, c0p, out, l.options().zero_output_for_mask);
-            });
+            return run_layer(l, x, mask, h0, c0,
+                             [&](const Inputs& in, const float* h0p, const float* c0p, const LayerOutputs& out) {
+                               l.run(in.B, in.T, in.x, in.mask, h0p, c0p, out, l.options().zero_output_for_mask);
+                             });
           },
           py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
           "Run the sequence; returns (output, h, c) with c empty for non-LSTM cells.");
@@ -158,17 +157,17 @@ void register_layers(py::module_& m) {
                                                          sp.bias_rows, device);
            }),
            py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"), py::arg("go_backwards"),
-           py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
-           py::arg("recurrent_kernel"), py::arg("bias") = py::none(), py::arg("device") = 0)
+           py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"), py::arg("recurrent_kernel"),
+           py::arg("bias") = py::none(), py::arg("device") = 0)
       .def_property_readonly("device", &CudaRecurrentLayer::device)
       .def(
           "run",
           [](CudaRecurrentLayer& l, const farray& x, const std::optional<u8array>& mask,
              const std::optional<farray>& h0, const std::optional<farray>& c0) {
-            return run_layer(l, x, mask, h0, c0, [&](const Inputs& in, const float* h0p, const float* c0p,
-                                                   const LayerOutputs& out) {
-              l.run_host(in.B, in.T, in.x, in.mask, h0p, c0p, out);
-            });
+            return run_layer(l, x, mask, h0, c0,
+                             [&](const Inputs& in, const float* h0p, const float* c0p, const LayerOutputs& out) {
+                               l.run_host(in.B, in.T, in.x, in.mask, h0p, c0p, out);
+                             });
           },
           py::arg("x"), py::arg("mask") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
           "Run the sequence on the GPU (host arrays in and out); returns (output, h, c).");
@@ -181,7 +180,7 @@ void register_layers(py::module_& m) {
       [](const RecurrentLayer& f, const RecurrentLayer& b, int mode, const farray& x,
          const std::optional<u8array>& mask, const std::optional<farray>& h0f, const std::optional<farray>& c0f,
          const std::optional<farray>& h0b, const std::optional<farray>& c0b) {
-        if (mode < 0 || mode > 4) throw std::invalid_argument("unknown merge mode");
+        const MergeMode mm = checked_code<MergeMode>(mode, "merge_mode");
         if (f.units() != b.units() || f.num_states() != b.num_states())  // sizes the outputs below
           throw std::invalid_argument("forward and backward layers disagree in units or number of states");
         const Inputs in = check_inputs(f, x, mask);
@@ -189,7 +188,6 @@ void register_layers(py::module_& m) {
         const bool seq = f.options().return_sequences, lstm = f.num_states() == 2;
         auto dir_y = [&] { return seq ? empty({in.B, in.T, H}) : empty({in.B, H}); };
         auto yf = dir_y(), yb = dir_y();
-        const MergeMode mm = static_cast<MergeMode>(mode);
         const int64_t Hm = mm == MergeMode::Concat ? 2 * H : H;
         auto merged = mm == MergeMode::None ? empty({0}) : (seq ? empty({in.B, in.T, Hm}) : empty({in.B, Hm}));
         auto hf = empty({in.B, H}), hb = empty({in.B, H});

@@ -71,23 +71,23 @@ __global__ void input_projection(int64_t B, int64_t n, int64_t T, int64_t t0, in
 
 struct Step {
   int64_t B, T, H, n, tlo;  // chunk: Z holds steps t in [tlo, tlo + n)
-  int64_t t, k;              // time index read, processing index written
+  int64_t t, k;             // time index read, processing index written
   CellKind kind;
   Act act, rec;
   bool reset_after, return_sequences, zero_output_for_mask;
-  int phase;                 // GRU reset_after=False: 0 gates z and r, 1 the candidate
-  const float* U;            // (H, G*H)
-  const float* bh;           // GRU reset_after: recurrent bias (G*H) or null
-  const float* Z;            // (B, n, G*H)
-  const uint8_t* mask;       // (B, T) or null
-  const float* h;            // (B, H) state in
+  int phase;            // GRU reset_after=False: 0 gates z and r, 1 the candidate
+  const float* U;       // (H, G*H)
+  const float* bh;      // GRU reset_after: recurrent bias (G*H) or null
+  const float* Z;       // (B, n, G*H)
+  const uint8_t* mask;  // (B, T) or null
+  const float* h;       // (B, H) state in
   const float* c;
-  float* hn;                 // (B, H) state out
+  float* hn;  // (B, H) state out
   float* cn;
-  float* prev;               // (B, H) last valid output (masks)
-  float* zsave;              // GRU reset_after=False: z gate, then r*h in rh
+  float* prev;   // (B, H) last valid output (masks)
+  float* zsave;  // GRU reset_after=False: z gate, then r*h in rh
   float* rh;
-  float* y;                  // (B, T, H) or null
+  float* y;  // (B, T, H) or null
 };
 
 // One timestep: block (x: units, y: batch row). The row's h (or r*h) is staged in shared
@@ -118,7 +118,7 @@ __global__ void step_kernel(Step s) {
   }
   const float* hv = staged ? hs : hsrc;
   if (j >= H) return;
-  const int G = s.kind == CellKind::LSTM ? 4 : (s.kind == CellKind::GRU ? 3 : 1);
+  const int G = gate_count(s.kind);
   const int64_t GH = G * H;
   const float* z = s.Z + (b * s.n + (s.t - s.tlo)) * GH;
   const int64_t o = b * H + j;
@@ -158,7 +158,11 @@ __global__ void step_kernel(Step s) {
         if (s.reset_after) {
           float a[3];
           gate_dots(hv, s.U, H, GH, j, a);
-          if (s.bh) { a[0] += s.bh[j]; a[1] += s.bh[H + j]; a[2] += s.bh[2 * H + j]; }
+          if (s.bh) {
+            a[0] += s.bh[j];
+            a[1] += s.bh[H + j];
+            a[2] += s.bh[2 * H + j];
+          }
           const float zg = act(s.rec, z[j] + a[0]);
           const float rg = act(s.rec, z[H + j] + a[1]);
           const float hh = act(s.act, z[2 * H + j] + rg * a[2]);
@@ -172,6 +176,8 @@ __global__ void step_kernel(Step s) {
         }
         break;
       }
+      case CellKind::kCount:  // never stored: codes are checked where they cross from Python
+        break;
     }
   } else {  // Keras's masked-step rule: the states carry over
     hnew = s.h[o];
@@ -200,7 +206,9 @@ struct DeviceBuffer {
     }
     return p;
   }
-  ~DeviceBuffer() { if (p) cudaFree(p); }
+  ~DeviceBuffer() {
+    if (p) cudaFree(p);
+  }
 };
 
 struct DeviceGuard {
@@ -209,7 +217,9 @@ struct DeviceGuard {
     PYRNN_CK(cudaGetDevice(&saved));
     PYRNN_CK(cudaSetDevice(dev));
   }
-  ~DeviceGuard() { if (saved >= 0) cudaSetDevice(saved); }
+  ~DeviceGuard() {
+    if (saved >= 0) cudaSetDevice(saved);
+  }
 };
 
 }  // namespace
@@ -250,7 +260,7 @@ struct CudaRecurrentLayer::Impl {
   float* bx = nullptr;  // (G*H) or null
   float* bh = nullptr;  // GRU reset_after: (G*H) or null
   cudaStream_t stream = nullptr;
-  std::mutex m;         // one call at a time per layer (the workspace is shared)
+  std::mutex m;  // one call at a time per layer (the workspace is shared)
   DeviceBuffer x, z, mask, st, y;
   ~Impl() {
     for (float* p : {W, U, bx, bh})
@@ -264,13 +274,15 @@ CudaRecurrentLayer::CudaRecurrentLayer(const LayerOptions& opt, int64_t D, int64
     : opt_(opt), D_(D), H_(H), device_(device), impl_(new Impl) {
   if (D < 1 || H < 1) throw std::invalid_argument("input size and units must be >= 1");
   if (is_rowwise(opt.act) || is_rowwise(opt.rec_act))
-    throw std::invalid_argument("softmax-like (row-wise) activations inside a recurrent cell are not supported on CUDA");
+    throw std::invalid_argument(
+        "softmax-like (row-wise) activations inside a recurrent cell are not supported on CUDA");
   const int n = cuda_device_count();
   if (device < 0 || device >= n)
-    throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (" + cuda_runtime_info() + ")");
+    throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (" + cuda_runtime_info() +
+                                ")");
   DeviceGuard g(device);
   Impl& I = *impl_;
-  I.G = opt.kind == CellKind::LSTM ? 4 : (opt.kind == CellKind::GRU ? 3 : 1);
+  I.G = gate_count(opt.kind);
   const int64_t GH = I.G * H;
   const bool gru_ra = opt.kind == CellKind::GRU && opt.reset_after;
   if (bias && bias_rows != (gru_ra ? 2 : 1)) throw std::invalid_argument("bias has the wrong number of rows");
@@ -332,15 +344,31 @@ void CudaRecurrentLayer::run_host(int64_t B, int64_t T, const float* x, const ui
     for (int64_t kk = 0; kk < n; ++kk) {
       const int64_t k = k0 + kk;
       Step s{};
-      s.B = B; s.T = T; s.H = H; s.n = n; s.tlo = tlo;
+      s.B = B;
+      s.T = T;
+      s.H = H;
+      s.n = n;
+      s.tlo = tlo;
       s.k = k;
       s.t = opt_.go_backwards ? T - 1 - k : k;
-      s.kind = opt_.kind; s.act = opt_.act; s.rec = opt_.rec_act;
+      s.kind = opt_.kind;
+      s.act = opt_.act;
+      s.rec = opt_.rec_act;
       s.reset_after = opt_.reset_after;
       s.return_sequences = opt_.return_sequences;
       s.zero_output_for_mask = opt_.zero_output_for_mask;
-      s.U = I.U; s.bh = I.bh; s.Z = dz; s.mask = dm;
-      s.h = h; s.c = c; s.hn = hn; s.cn = cn; s.prev = prev; s.zsave = zsave; s.rh = rh; s.y = dy;
+      s.U = I.U;
+      s.bh = I.bh;
+      s.Z = dz;
+      s.mask = dm;
+      s.h = h;
+      s.c = c;
+      s.hn = hn;
+      s.cn = cn;
+      s.prev = prev;
+      s.zsave = zsave;
+      s.rh = rh;
+      s.y = dy;
       if (gru_rb) {
         s.phase = 0;
         step_kernel<<<sgrid, threads, shmem, st>>>(s);
@@ -349,13 +377,19 @@ void CudaRecurrentLayer::run_host(int64_t B, int64_t T, const float* x, const ui
       }
       step_kernel<<<sgrid, threads, shmem, st>>>(s);
       PYRNN_CK(cudaGetLastError());
-      float* t1 = h; h = hn; hn = t1;
-      t1 = c; c = cn; cn = t1;
+      float* t1 = h;
+      h = hn;
+      hn = t1;
+      t1 = c;
+      c = cn;
+      cn = t1;
     }
   }
   const size_t hb = sizeof(float) * B * H;
-  if (opt_.return_sequences) PYRNN_CK(cudaMemcpyAsync(out.y, dy, hb * T, cudaMemcpyDeviceToHost, st));
-  else PYRNN_CK(cudaMemcpyAsync(out.y, mask ? prev : h, hb, cudaMemcpyDeviceToHost, st));
+  if (opt_.return_sequences)
+    PYRNN_CK(cudaMemcpyAsync(out.y, dy, hb * T, cudaMemcpyDeviceToHost, st));
+  else
+    PYRNN_CK(cudaMemcpyAsync(out.y, mask ? prev : h, hb, cudaMemcpyDeviceToHost, st));
   PYRNN_CK(cudaMemcpyAsync(out.h, h, hb, cudaMemcpyDeviceToHost, st));
   if (lstm && out.c) PYRNN_CK(cudaMemcpyAsync(out.c, c, hb, cudaMemcpyDeviceToHost, st));
   if (out.prev) PYRNN_CK(cudaMemcpyAsync(out.prev, mask ? prev : h, hb, cudaMemcpyDeviceToHost, st));

@@ -12,11 +12,11 @@ namespace pyrnn {
 enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
 
 const char* isa_name(Isa isa);
-bool isa_compiled(Isa isa);                 // built into this binary
-bool isa_supported(Isa isa);                // compiled and runnable on this CPU
+bool isa_compiled(Isa isa);   // built into this binary
+bool isa_supported(Isa isa);  // compiled and runnable on this CPU
 std::vector<std::string> compiled_isas();
 std::vector<std::string> supported_isas();
-std::string cpu_features();                 // what CPUID/XGETBV reported, for show_config
+std::string cpu_features();  // what CPUID/XGETBV reported, for show_config
 
 // Parses a tier name; throws std::invalid_argument naming the valid choices, or
 // std::runtime_error when the tier is valid but not compiled or not supported here.

@@ -1,12 +1,15 @@
 // Plain-data contract between the ISA-neutral layer code and the per-ISA kernels.
 //
 // This header is included by every per-ISA translation unit, which is compiled with
-// different -m flags. It must therefore hold only types and constants: an inline
-// function defined here would be emitted once per ISA file and the linker could keep
-// the AVX-512 copy for callers on the generic path (a SIGILL on older CPUs).
+// different -m flags. It must therefore hold only types and constants (pyrnn/codes.h's
+// functions have internal linkage): an inline function defined here would be emitted
+// once per ISA file and the linker could keep the AVX-512 copy for callers on the
+// generic path (a SIGILL on older CPUs).
 #pragma once
 
 #include <cstdint>
+
+#include "pyrnn/codes.h"
 
 namespace pyrnn {
 
@@ -14,46 +17,31 @@ namespace pyrnn {
 // weights do not depend on the ISA that runs them: a tier is a choice made per call.
 constexpr int kPanel = 16;
 
-enum class CellKind : int32_t { SimpleRNN = 0, LSTM = 1, GRU = 2 };
-
-// Keep in sync with pyrnn/activations.py (_CODES).
-enum class Act : int32_t {
-  Linear = 0, Tanh, Sigmoid, HardSigmoid, HardSigmoidK2, Relu, Relu6, LeakyRelu, Elu,
-  Selu, Softplus, Softsign, Silu, Gelu, Exponential, HardSilu, Mish, HardTanh,
-  LogSigmoid, Celu, TanhShrink, SoftShrink, HardShrink, SparsePlus, SparseSigmoid,
-  Squareplus,
-  // Row-wise activations: they normalise over the units of one gate of one sample.
-  Softmax, LogSoftmax, Sparsemax,
-  Count_
-};
-
 // Inputs with at most this many features are projected inside each timestep rather
 // than for a chunk of timesteps ahead of the recurrence.
 constexpr int kFoldInputs = 16;
-// LSTM inputs wider than that are stacked too (see CellDesc::XS) for a thread's block of
+// LSTM inputs wider than that are stacked too (see LayerDesc::XS) for a thread's block of
 // at least kStackedMinRows rows when the stacked panels take at most kStackedMaxBytes:
-// one GEMM per step then beats projecting the inputs ahead of the steps (2xLSTM(50)'s
-// second layer, D = 50, one thread: 6% faster at 4 rows, 6-17% at 8, 5% at 32, 2-3% at 512);
-// with fewer rows the projection over many timesteps at once reuses its weights better
-// (2 rows: 3% slower stacked, 1 row: 30%). SimpleRNN(50) measured 5% slower stacked at
-// 512 rows, so it keeps the projection.
+// one GEMM per step then beats projecting the inputs ahead of the steps, while with fewer
+// rows the projection over many timesteps reuses its weights better. SimpleRNN keeps the
+// projection. (Measurements: bench/notes/tuning.md.)
 constexpr int kStackedMinRows = 4;
 constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 
-// A packed cell. Gate columns are laid out for the gate math: each full block of 16
+// A recurrent layer, packed for the kernels. Gate columns are laid out for the gate math: each full block of 16
 // units holds its G gate panels side by side (panel hb*G + g), so a block's gate
 // pre-activations sit next to each other in the GEMM output and the gate math runs on
 // whole aligned vectors. The last H % 16 units follow, gate by gate without padding
 // (G runs of H % 16 columns), rounded up to a whole panel: no gate is padded to 16
 // units, which keeps the weights small (LSTM(50): 13 panels instead of 16).
-struct CellDesc {
+struct LayerDesc {
   CellKind kind;
-  int32_t D;   // input features
-  int32_t H;   // units
-  int32_t Hp;  // units rounded up to kPanel: the stride of per-unit state rows
-  int32_t G;   // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
-  int32_t Z;   // packed columns of the G gates (a multiple of kPanel)
-  int32_t Zh;  // GRU: packed columns of h@U (reset_after: Z; else the z and r gates); 0 otherwise
+  int32_t D;         // input features
+  int32_t H;         // units
+  int32_t Hp;        // units rounded up to kPanel: the stride of per-unit state rows
+  int32_t G;         // gates: 1 SimpleRNN, 4 LSTM, 3 GRU
+  int32_t Z;         // packed columns of the G gates (a multiple of kPanel)
+  int32_t Zh;        // GRU: packed columns of h@U (reset_after: Z; else the z and r gates); 0 otherwise
   bool reset_after;  // GRU only
   Act act;
   Act rec_act;
@@ -74,37 +62,37 @@ struct CellDesc {
 struct RunArgs {
   int64_t B;
   int64_t T;
-  const float* x;        // (B, T, D), C-contiguous
-  const uint8_t* mask;   // (B, T) or nullptr
-  const float* h0;       // (B, H) or nullptr (zeros)
-  const float* c0;       // (B, H) or nullptr (LSTM only)
-  const float* prev0;    // (B, H) last valid output before this call (masks), or nullptr (zeros)
+  const float* x;       // (B, T, D), C-contiguous
+  const uint8_t* mask;  // (B, T) or nullptr
+  const float* h0;      // (B, H) or nullptr (zeros)
+  const float* c0;      // (B, H) or nullptr (LSTM only)
+  const float* prev0;   // (B, H) last valid output before this call (masks), or nullptr (zeros)
   bool go_backwards;
   bool return_sequences;
   bool zero_output_for_mask;
-  float* y;              // (B, T, H) with return_sequences, else (B, H)
-  float* h_out;          // (B, H)
-  float* c_out;          // (B, H) or nullptr
-  float* prev_out;       // (B, H) last valid output after this call, or nullptr (for streaming)
-  float* scratch;        // 64-byte aligned, scratch_floats(...) floats
-  int64_t tchunk;        // timesteps whose input projection is computed at once
+  float* y;         // (B, T, H) with return_sequences, else (B, H)
+  float* h_out;     // (B, H)
+  float* c_out;     // (B, H) or nullptr
+  float* prev_out;  // (B, H) last valid output after this call, or nullptr (for streaming)
+  float* scratch;   // 64-byte aligned, scratch_floats(...) floats
+  int64_t tchunk;   // timesteps whose input projection is computed at once
   // A team of `team` threads runs the same call, each on its own share of the units
   // (blocks of 16; the last member also takes the H % 16 tail): its gate columns of
   // every GEMM, its gate math and its outputs, with sync(sync_ctx) as the barrier
   // between steps. All members get the same arguments except `rank`; scratch is shared.
-  int team;              // 1: alone (then sync is unused)
+  int team;  // 1: alone (then sync is unused)
   int rank;
   void (*sync)(void* ctx, int rank);
   void* sync_ctx;
 };
 
-using RunFn = void (*)(const CellDesc&, const RunArgs&);
+using RunFn = void (*)(const LayerDesc&, const RunArgs&);
 using ActFn = void (*)(Act, float* data, int64_t rows, int64_t n, int64_t stride);
 // C[M, npan*16] (+)= A[M, K] (row stride lda) @ P, P being npan packed panels of K x 16
-// (layer.cc's pack_panels with one gate). Each output is one FMA chain over k in
+// (pack_panels in pyrnn/packing.h, with one gate). Each output is one FMA chain over k in
 // order, so a row's result does not depend on M or on the other rows.
-using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda,
-                        const float* P, float* C, int64_t ldc);
+using GemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
+                        float* C, int64_t ldc);
 
 struct KernelTable {
   const char* name;

@@ -8,6 +8,10 @@
 
 namespace pyrnn {
 
+// Below this much arithmetic a call stays on one thread: waking a worker costs about
+// as much as one small timestep.
+constexpr double kMinParallelFlops = 2e6;
+
 void set_num_threads(int n);  // n >= 1: how many threads a call may use (caller included)
 int num_threads();
 

@@ -107,13 +107,15 @@ bool isa_supported(Isa isa) {
 
 std::vector<std::string> compiled_isas() {
   std::vector<std::string> v;
-  for (Isa i : kAll) if (isa_compiled(i)) v.emplace_back(isa_name(i));
+  for (Isa i : kAll)
+    if (isa_compiled(i)) v.emplace_back(isa_name(i));
   return v;
 }
 
 std::vector<std::string> supported_isas() {
   std::vector<std::string> v;
-  for (Isa i : kAll) if (isa_supported(i)) v.emplace_back(isa_name(i));
+  for (Isa i : kAll)
+    if (isa_supported(i)) v.emplace_back(isa_name(i));
   return v;
 }
 
@@ -127,15 +129,12 @@ std::string cpu_features() {
 Isa parse_isa(const std::string& name) {
   for (Isa i : kAll) {
     if (name != isa_name(i)) continue;
-    if (!isa_compiled(i))
-      throw std::runtime_error("pyrnn: ISA tier '" + name + "' was not compiled into this build");
+    if (!isa_compiled(i)) throw std::runtime_error("pyrnn: ISA tier '" + name + "' was not compiled into this build");
     if (!isa_supported(i))
-      throw std::runtime_error("pyrnn: ISA tier '" + name + "' is not supported by this CPU (" +
-                               cpu_features() + ")");
+      throw std::runtime_error("pyrnn: ISA tier '" + name + "' is not supported by this CPU (" + cpu_features() + ")");
     return i;
   }
-  throw std::invalid_argument("pyrnn: unknown ISA tier '" + name +
-                              "'; expected one of generic, avx2, avx512");
+  throw std::invalid_argument("pyrnn: unknown ISA tier '" + name + "'; expected one of generic, avx2, avx512");
 }
 
 void set_isa(Isa isa) {
@@ -154,7 +153,8 @@ void init_isa_from_env() {
     return;
   }
   Isa best = Isa::Generic;
-  for (Isa i : kAll) if (isa_supported(i)) best = i;
+  for (Isa i : kAll)
+    if (isa_supported(i)) best = i;
   set_isa(best);
 }
 

@@ -135,8 +135,10 @@ Pool* g_pool = nullptr;
 Pool* pool() {
   std::lock_guard<std::mutex> lk(g_pool_mutex);
   const int workers = g_threads.load() - 1;
-  if (!g_pool || g_pool->pid() != getpid()) g_pool = new Pool(workers);  // old one leaks after fork, by design
-  else g_pool->grow(workers);
+  if (!g_pool || g_pool->pid() != getpid())
+    g_pool = new Pool(workers);  // old one leaks after fork, by design
+  else
+    g_pool->grow(workers);
   return g_pool;
 }
 

@@ -1,0 +1,34 @@
+// numpy arrays <-> tensors at the Python boundary.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "pyrnn/tensor.h"
+
+namespace pyrnn {
+
+// C-contiguous float32, converting (copying) other arrays.
+using farray = pybind11::array_t<float, pybind11::array::c_style | pybind11::array::forcecast>;
+
+inline const float* opt_ptr(const std::optional<farray>& a) { return a ? a->data() : nullptr; }
+
+inline std::vector<int64_t> shape_of(const pybind11::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// A float32 numpy array that owns (a reference to) the tensor's buffer; borrowed data is copied.
+pybind11::array to_numpy(const Tensor& t);
+
+// Views of the input arrays (kept alive by the caller). add_time[i]: input i is one
+// timestep (batch, ...) of a (batch, time, ...) input, given a time axis of 1.
+std::vector<Tensor> borrow(const std::vector<farray>& xs, const std::vector<bool>& add_time);
+
+// Outputs as numpy arrays; two outputs on one buffer get separate copies.
+pybind11::list to_list(const std::vector<Tensor>& out);
+
+}  // namespace pyrnn

@@ -1,0 +1,80 @@
+// The integer codes that cross from Python (pyrnn/activations.py, pyrnn/_convert.py).
+// Their numeric values are part of the private _core API: append, never renumber.
+// Each enum ends with kCount, which the bindings check every incoming code against.
+//
+// Included by the per-ISA kernel translation units and by CUDA code, so everything
+// here is a type or a constexpr function with internal linkage (`static`): no ISA's
+// compiled copy of a function can be picked by the linker for another tier's caller.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define PYRNN_HOST_DEVICE __host__ __device__
+#else
+#define PYRNN_HOST_DEVICE
+#endif
+
+namespace pyrnn {
+
+enum class CellKind : int32_t { SimpleRNN = 0, LSTM = 1, GRU = 2, kCount };
+
+// Gates per cell kind, in Keras's order: SimpleRNN 1; LSTM i, f, c, o; GRU z, r, h.
+static constexpr PYRNN_HOST_DEVICE int gate_count(CellKind k) {
+  return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1);
+}
+
+// Keep in sync with pyrnn/activations.py (_CODES).
+enum class Act : int32_t {
+  Linear = 0,
+  Tanh,
+  Sigmoid,
+  HardSigmoid,
+  HardSigmoidK2,
+  Relu,
+  Relu6,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Softplus,
+  Softsign,
+  Silu,
+  Gelu,
+  Exponential,
+  HardSilu,
+  Mish,
+  HardTanh,
+  LogSigmoid,
+  Celu,
+  TanhShrink,
+  SoftShrink,
+  HardShrink,
+  SparsePlus,
+  SparseSigmoid,
+  Squareplus,
+  // Row-wise activations: they normalise over the units of one gate of one sample.
+  Softmax,
+  LogSoftmax,
+  Sparsemax,
+  kCount
+};
+
+// Softmax and the like: activations over all units of a gate rather than elementwise.
+static constexpr bool is_rowwise(Act a) { return a == Act::Softmax || a == Act::LogSoftmax || a == Act::Sparsemax; }
+
+// Bidirectional merge_mode: concat, sum, mul, ave, None.
+enum class MergeMode : int32_t { Concat = 0, Sum, Mul, Ave, None, kCount };
+
+// Keras merge layers.
+enum class MergeKind : int32_t { Add = 0, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, kCount };
+
+// Activation layers with parameters.
+enum class ParamActKind : int32_t { Relu = 0, LeakyRelu, Elu, PRelu, kCount };
+
+// 1-D pooling.
+enum class PoolKind : int32_t { Max = 0, Avg = 1, kCount };
+
+// 1-D convolution padding (TensorFlow's rules; pooling uses Valid and Same).
+enum class ConvPad : int32_t { Valid = 0, Same, Causal, kCount };
+
+}  // namespace pyrnn

@@ -1,0 +1,146 @@
+// GEMM micro-kernels on packed weight panels (one ISA tier; see kernels/entry.h).
+#pragma once
+
+#include "kernels/vec.h"
+
+namespace pyrnn {
+namespace PYRNN_ISA_NS {
+namespace {
+
+// Register tiles: MR rows x NP panels of accumulators. Sized so accumulators plus the
+// loaded weights stay within the register file (32 vector registers with AVX-512, 16
+// otherwise); a single row gets more panels so enough FMAs are in flight.
+// kNPW: panels of a single-row tile, whose weight loads fold into the FMAs.
+#if PYRNN_VBYTES >= 64
+constexpr int kMR = 4, kNP = 4, kNP1 = 8, kNPW = 8;
+#elif PYRNN_VBYTES >= 32
+constexpr int kMR = 4, kNP = 1, kNP1 = 4, kNPW = 6;
+#else
+constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
+#endif
+
+// GEMM on packed panels: C[m, panel p] (+)= sum_k A[m*lda + k] * P[p][k][0..16), panel p
+// of C at C + 16p. Every output element is one FMA chain over k in order, whatever tile
+// computes it and in whatever order the panels are visited, so a row's result never
+// depends on the batch size or on which other rows are present.
+
+template <int MR, int NP, bool ACC>
+inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t pstride, float* C, int64_t ldc) {
+  vf acc[MR][NP * PV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(C + r * ldc + j * VL) : vf{};
+  for (int64_t k = 0; k < K; ++k) {
+    vf b[NP * PV];
+    for (int q = 0; q < NP; ++q)
+      for (int v = 0; v < PV; ++v) b[q * PV + v] = ld(P + q * pstride + k * kPanel + v * VL);
+    for (int r = 0; r < MR; ++r) {
+      const vf a = splat(A[r * lda + k]);
+      for (int j = 0; j < NP * PV; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NP * PV; ++j) st(C + r * ldc + j * VL, acc[r][j]);
+}
+
+// Panels per tile for a given row count: as many independent accumulator chains as the
+// register file holds (one or two rows get more panels so enough FMAs are in flight).
+template <int MR>
+constexpr int panels_per_tile() {
+  return MR <= 2 ? kNP1 : kNP;
+}
+
+// One group of `np` panels starting at panel p, for a tile of MR rows.
+template <int MR, bool ACC>
+inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc) {
+  const int64_t ps = K * kPanel;
+  const float* Pp = P + p * ps;
+  float* Cp = C + p * kPanel;
+  switch (np) {
+    case 4: tile<MR, (panels_per_tile<MR>() >= 4 ? 4 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    case 2: tile<MR, (panels_per_tile<MR>() >= 2 ? 2 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    case 1: tile<MR, 1, ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    default: tile<MR, panels_per_tile<MR>(), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+  }
+}
+
+// All panels for MR rows: full tiles, then the remainder in halving groups (a one-panel
+// tile is a single dependent FMA chain, latency-bound, so leftovers are kept together).
+// `rev` visits the same groups last to first: alternating it between calls that stream
+// the same weights reuses what the previous call left in L1.
+template <int MR, bool ACC>
+inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
+                      bool rev) {
+  constexpr int NPB = panels_per_tile<MR>();
+  const int64_t full = npan / NPB * NPB;
+  int rest[3], nrest = 0;
+  int64_t left = npan - full;
+  if (NPB > 4 && left >= 4) {
+    rest[nrest++] = 4;
+    left -= 4;
+  }
+  if (NPB > 2 && left >= 2) {
+    rest[nrest++] = 2;
+    left -= 2;
+  }
+  if (left >= 1) rest[nrest++] = 1;  // at most one left here
+  if (!rev) {
+    int64_t p = 0;
+    for (; p < full; p += NPB) group<MR, ACC>(NPB, p, K, A, lda, P, C, ldc);
+    for (int i = 0; i < nrest; ++i) {
+      group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+      p += rest[i];
+    }
+  } else {
+    int64_t p = npan;
+    for (int i = nrest - 1; i >= 0; --i) {
+      p -= rest[i];
+      group<MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+    }
+    for (; p > 0; p -= NPB) group<MR, ACC>(NPB, p - NPB, K, A, lda, P, C, ldc);
+  }
+}
+
+// A single row (batch 1): a GEMV, every panel's FMA chain independent, so the panels are
+// split into as few near-equal tiles as the register file allows (up to kNPW panels).
+template <int N, bool ACC>
+inline void tile_row(int n, int64_t K, const float* A, const float* P, int64_t ps, float* C) {
+  if (n == N)
+    tile<1, N, ACC>(K, A, 0, P, ps, C, 0);
+  else if constexpr (N > 1)
+    tile_row<N - 1, ACC>(n, K, A, P, ps, C);
+}
+
+template <bool ACC>
+inline void gemv(int64_t npan, int64_t K, const float* A, const float* P, float* C, bool rev) {
+  const int64_t ps = K * kPanel;
+  const int64_t ng = (npan + kNPW - 1) / kNPW;
+  for (int64_t i = 0; i < ng; ++i) {
+    const int64_t g = rev ? ng - 1 - i : i;
+    const int64_t p0 = npan * g / ng, p1 = npan * (g + 1) / ng;
+    tile_row<kNPW, ACC>(static_cast<int>(p1 - p0), K, A, P + p0 * ps, ps, C + p0 * kPanel);
+  }
+}
+
+template <bool ACC>
+void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
+            bool rev) {
+  int64_t m = 0;
+  // Row blocks alternate direction too, so consecutive blocks share the panels at the turn.
+  if (M > 1)
+    for (; m + kMR <= M; m += kMR, rev = !rev) row_block<kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+  if (kMR > 2)
+    for (; m + 2 <= M; m += 2, rev = !rev) row_block<2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+  for (; m < M; ++m, rev = !rev) gemv<ACC>(npan, K, A + m * lda, P, C + m * ldc, rev);
+}
+
+inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
+                 int64_t ldc, bool rev = false) {
+  if (acc)
+    gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
+  else
+    gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
+}
+
+}  // namespace
+}  // namespace PYRNN_ISA_NS
+}  // namespace pyrnn

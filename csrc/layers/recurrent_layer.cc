@@ -1,0 +1,166 @@
+// RecurrentLayer: packs a Keras layer's weights once, then drives the per-ISA time loop
+// (kernels/time_loop.h) for each call, splitting the work across threads. ISA-neutral.
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pyrnn/isa.h"
+#include "pyrnn/layer.h"
+#include "pyrnn/packing.h"
+#include "pyrnn/threadpool.h"
+
+namespace pyrnn {
+
+namespace {
+
+// A team splits the units of a step across threads that meet at a spinning barrier
+// each step. It pays only once the recurrent weights no longer fit one core's L1 (about
+// LSTM(110) at batch 1); below that a spinning barrier costs more than it saves,
+// especially when other runtimes' threads compete for the cores (bench/notes/tuning.md).
+constexpr double kTeamMinStepFlops = 1e5;
+constexpr double kTeamMinFlops = 1e6;
+
+}  // namespace
+
+RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, const float* kernel,
+                               const float* recurrent, const float* bias, int64_t bias_rows)
+    : opt_(opt) {
+  if (D < 1 || H < 1) throw std::invalid_argument("input size and units must be >= 1");
+  if (D > (1 << 24) || H > (1 << 20)) throw std::invalid_argument("layer dimensions are too large");
+  if (static_cast<int>(opt.act) < 0 || opt.act >= Act::kCount || static_cast<int>(opt.rec_act) < 0 ||
+      opt.rec_act >= Act::kCount)
+    throw std::invalid_argument("unknown activation code");
+  const int G = gate_count(opt.kind);
+  const bool gru_ra = opt.kind == CellKind::GRU && opt.reset_after;
+  if (bias && bias_rows != (gru_ra ? 2 : 1))
+    throw std::invalid_argument("bias must have " + std::to_string(gru_ra ? 2 : 1) + " row(s)");
+  const int64_t Hp = round_up(H, kPanel);
+  desc_.kind = opt.kind;
+  desc_.D = static_cast<int32_t>(D);
+  desc_.H = static_cast<int32_t>(H);
+  desc_.Hp = static_cast<int32_t>(Hp);
+  desc_.G = G;
+  desc_.Z = static_cast<int32_t>(gate_cols(H, G));
+  desc_.Zh = opt.kind != CellKind::GRU ? 0 : static_cast<int32_t>(gate_cols(H, opt.reset_after ? 3 : 2));
+  desc_.reset_after = opt.reset_after;
+  desc_.act = opt.act;
+  desc_.rec_act = opt.rec_act;
+  W_ = pack_panels(kernel, D, H, G, 0, G);
+  bx_ = pack_bias(bias, H, G);
+  if (opt.kind == CellKind::GRU && !opt.reset_after) {
+    U_ = pack_panels(recurrent, H, H, G, 0, 2);
+    U2_ = pack_panels(recurrent, H, H, G, 2, 1);
+  }
+  // Stacked panels: [bias; kernel; recurrent], see LayerDesc::XS.
+  auto stacked = [&] {
+    const int64_t K = 1 + D + H, N = G * H;
+    std::vector<float> m(static_cast<size_t>(K * N), 0.0f);
+    if (bias) std::copy(bias, bias + N, m.begin());
+    std::copy(kernel, kernel + D * N, m.begin() + N);
+    std::copy(recurrent, recurrent + H * N, m.begin() + (1 + D) * N);
+    return pack_panels(m.data(), K, H, G, 0, G);
+  };
+  if (opt.kind != CellKind::GRU && D <= kFoldInputs) {
+    U_ = stacked();
+    desc_.XS = static_cast<int32_t>(1 + D);
+  } else if (opt.kind != CellKind::GRU || opt.reset_after) {
+    U_ = pack_panels(recurrent, H, H, G, 0, G);
+  }
+  if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes) Us_ = stacked();
+  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
+  desc_.W = W_.data();
+  desc_.bias_x = bx_.data();
+  desc_.U = U_.data();
+  desc_.U2 = U2_.size() ? U2_.data() : nullptr;
+  desc_.bias_h = bh_.size() ? bh_.data() : nullptr;
+  if (Us_.size()) {
+    sdesc_ = desc_;
+    sdesc_.XS = static_cast<int32_t>(1 + D);
+    sdesc_.U = Us_.data();
+  }
+}
+
+double RecurrentLayer::flops(int64_t B, int64_t T) const {
+  return 2.0 * desc_.G * (double)B * (double)T * desc_.H * (double)(desc_.H + desc_.D);
+}
+
+void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* mask, const float* h0, const float* c0,
+                         const LayerOutputs& out, bool zero_output_for_mask, const float* prev0) const {
+  if (B == 0) return;
+  if (B < 0 || T < 1) throw std::invalid_argument("batch must be >= 0 and timesteps >= 1");
+  const int64_t H = desc_.H, D = desc_.D, Hp = desc_.Hp, ldz = desc_.Z, ldh = desc_.Zh;
+  const int64_t ystep = opt_.return_sequences ? T * H : H;
+
+  const bool staged = is_rowwise(opt_.act) || is_rowwise(opt_.rec_act);
+  auto args = [&](int64_t b0, int64_t nb, int64_t tc, float* scratch) {
+    RunArgs a{};
+    a.B = nb;
+    a.T = T;
+    a.x = x + b0 * T * D;
+    a.mask = mask ? mask + b0 * T : nullptr;
+    a.h0 = h0 ? h0 + b0 * H : nullptr;
+    a.c0 = c0 ? c0 + b0 * H : nullptr;
+    a.prev0 = prev0 ? prev0 + b0 * H : nullptr;
+    a.prev_out = out.prev ? out.prev + b0 * H : nullptr;
+    a.go_backwards = opt_.go_backwards;
+    a.return_sequences = opt_.return_sequences;
+    a.zero_output_for_mask = zero_output_for_mask;
+    a.y = out.y + b0 * ystep;
+    a.h_out = out.h + b0 * H;
+    a.c_out = out.c ? out.c + b0 * H : nullptr;
+    a.scratch = scratch;
+    a.tchunk = tc;
+    a.team = 1;
+    return a;
+  };
+  // Input projections for up to 256 KB of gate pre-activations at a time, which stay in
+  // L2 until the steps read them (narrow inputs are projected inside each step).
+  auto chunk_steps = [&](const LayerDesc& d, int64_t nb) {
+    int64_t tc = D <= kFoldInputs || d.XS ? 1 : (int64_t(1) << 16) / (nb * ldz);
+    return tc < 1 ? 1 : (tc > T ? T : tc);
+  };
+  // The two h rows per sample start round_up(XS, 16) floats in when stacked.
+  auto scratch_floats = [&](const LayerDesc& d, int64_t nb, int64_t tc) {
+    return tc * nb * ldz + nb * (8 * Hp + ldh + 2 * round_up(d.XS, kPanel)) + 8 * Hp + 64;
+  };
+
+  // Rows are independent, so batch rows are split across threads; each chunk runs the
+  // same per-row arithmetic as a single-threaded call, which keeps results identical
+  // for any thread count. Chunks are multiples of 4 rows (the kernels' row tile).
+  int64_t chunks = flops(B, T) < kMinParallelFlops ? 1 : std::min<int64_t>(num_threads(), B / 4);
+  if (chunks < 1) chunks = 1;
+
+  // Too few rows to split, but enough arithmetic per step: a team splits the units
+  // instead, each member keeping its share of the weights in its own core's caches.
+  const int64_t blocks = (H + kPanel - 1) / kPanel;
+  const int team = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
+  if (chunks == 1 && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops && flops(B, T) >= kTeamMinFlops) {
+    const int64_t tc = chunk_steps(desc_, B);
+    AlignedBuffer scratch(scratch_floats(desc_, B, tc), /*zero=*/false);
+    SpinBarrier barrier(team);
+    RunArgs a = args(0, B, tc, scratch.data());
+    a.team = team;
+    a.sync = [](void* b, int rank) { static_cast<SpinBarrier*>(b)->wait(rank); };
+    a.sync_ctx = &barrier;
+    if (parallel_team(team, [&](int rank) {
+          RunArgs m = a;
+          m.rank = rank;
+          current_kernels().run(desc_, m);
+        }))
+      return;
+  }
+
+  const int64_t rows_per = ((B + chunks - 1) / chunks + 3) / 4 * 4;
+  chunks = (B + rows_per - 1) / rows_per;
+  parallel_for(static_cast<int>(chunks), [&](int i) {
+    const int64_t b0 = i * rows_per, nb = std::min(rows_per, B - b0);
+    const LayerDesc& d = sdesc_.XS && nb >= kStackedMinRows ? sdesc_ : desc_;
+    const int64_t tc = chunk_steps(d, nb);
+    AlignedBuffer scratch(scratch_floats(d, nb, tc), /*zero=*/false);
+    current_kernels().run(d, args(b0, nb, tc, scratch.data()));
+  });
+}
+
+}  // namespace pyrnn

@@ -1,0 +1,57 @@
+// Ops that only move data: Reshape, Permute, RepeatVector, TimeDistributed's fold and unfold.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/common.h"
+
+namespace pyrnn {
+
+// Non-batch target shape; at most one -1.
+class ReshapeOp : public Op {
+ public:
+  ReshapeOp(Node node, std::vector<int64_t> target) : Op(std::move(node)), target_(std::move(target)) {}
+  void run(std::vector<Tensor>& t) const override;
+
+ private:
+  std::vector<int64_t> target_;
+};
+
+// TimeDistributed: (B, T, ...) -> (B*T, ...), and back using the shape of a reference
+// slot: in [x (B*T, ...), ref (B, T, ...)].
+class FoldTimeOp : public Op {
+ public:
+  using Op::Op;
+  void run(std::vector<Tensor>& t) const override;
+};
+
+class UnfoldTimeOp : public Op {
+ public:
+  using Op::Op;
+  void run(std::vector<Tensor>& t) const override;
+};
+
+// perm: a permutation of the non-batch axes (0-based).
+class PermuteOp : public Op {
+ public:
+  PermuteOp(Node node, std::vector<int> perm) : Op(std::move(node)), perm_(std::move(perm)) {}
+  void run(std::vector<Tensor>& t) const override;
+
+ private:
+  std::vector<int> perm_;
+};
+
+// RepeatVector: (B, F) -> (B, n, F).
+class RepeatOp : public Op {
+ public:
+  RepeatOp(Node node, int64_t n) : Op(std::move(node)), n_(n) {}
+  void run(std::vector<Tensor>& t) const override;
+
+ private:
+  int64_t n_;
+};
+
+}  // namespace pyrnn
