@@ -162,7 +162,7 @@ def run_torch(model) -> Callable:
         k, r, b = w
         H = r.shape[0]
         if cls == "GRU":  # Keras z, r, h -> torch r, z, n; reset_after=True is torch's form
-            perm = lambda m: np.concatenate([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], axis=-1)  # noqa: E731
+            perm = lambda m, H=H: np.concatenate([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], axis=-1)  # noqa: E731
             k, r, b = perm(k), perm(r), perm(b)
             rnn = torch.nn.GRU(k.shape[0], H, batch_first=True)
             bi, bh = b[0], b[1]

@@ -80,12 +80,12 @@ def main(argv=None) -> int:
         for B in [int(v) for v in args.batches.split(",")]:
             x = rng.normal(size=(B, T, F)).astype(np.float32)
 
-            def torch_run():
+            def torch_run(tl=tl, x=x):
                 with torch.no_grad():
                     y, _ = tl(torch.from_numpy(x).cuda())
                     return y[:, -1].cpu().numpy()
 
-            t_ours, t_torch = timed(lambda: ours(x)), timed(torch_run)
+            t_ours, t_torch = timed(lambda x=x, ours=ours: ours(x)), timed(torch_run)
             diff = float(np.max(np.abs(ours(x) - torch_run())))
             rows.append(f"| {cell}({H}) T={T} F={F} | {B} | {t_ours * 1e3:.3f} ms | {t_torch * 1e3:.3f} ms | "
                         f"**{t_torch / t_ours:.2f}×** | {diff:.1e} |")

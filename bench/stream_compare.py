@@ -28,9 +28,10 @@ def timeit(fn, inner):
 
 
 def main() -> int:
-    import pyrnn
     import keras
     import tensorflow as tf
+
+    import pyrnn
 
     H = 50
     keras.utils.set_random_seed(0)
@@ -79,7 +80,8 @@ def main() -> int:
             fn()
             times[name].append(timeit(fn, inner))
     base = statistics.median(times["pyrnn stream.step"])
-    print(f"One step, LSTM({H}) F=1 -> Dense(1), batch 1, {pyrnn.get_num_threads()} threads, ISA {pyrnn.config()['isa']}")
+    print(f"One step, LSTM({H}) F=1 -> Dense(1), batch 1, {pyrnn.get_num_threads()} threads, "
+          f"ISA {pyrnn.config()['isa']}")
     print("| runner | median per step | vs pyrnn |")
     print("|---|---|---|")
     for name, ts in times.items():

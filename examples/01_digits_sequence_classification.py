@@ -145,10 +145,10 @@ def main() -> None:
 
             # --- 4. time one sample and the whole test set ---------------------------------------
             for label, x in (("1", x_test[:1]), (str(len(x_test)), x_test)):
-                t_predict = median_seconds(lambda: model.predict(x, batch_size=len(x), verbose=0), repeats)
+                t_predict = median_seconds(lambda x=x, m=model: m.predict(x, batch_size=len(x), verbose=0), repeats)
                 # A plain eager call (no tf.function, no predict loop): Keras's fastest path for small inputs.
-                t_call = median_seconds(lambda: model(x, training=False).numpy(), repeats)
-                t_pyrnn = median_seconds(lambda: net.predict(x), repeats)
+                t_call = median_seconds(lambda x=x, model=model: model(x, training=False).numpy(), repeats)
+                t_pyrnn = median_seconds(lambda x=x, net=net: net.predict(x), repeats)
                 timing_rows.append((kind, label, t_predict, t_call, t_pyrnn))
 
     # --- report --------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ forecasts; the pyrnn side needs nothing but numpy.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
-import logging
 import time
 from pathlib import Path
 
@@ -178,17 +178,18 @@ def main() -> None:
             # --- 3. time single-window forecasts (batch 1) -------------------------------------
             one = x_test[:1]
             forecasters = {
-                "Keras predict": lambda w: model.predict(w, verbose=0),
-                "Keras model(x)": lambda w: model(w, training=False).numpy(),  # eager call, no predict loop
+                "Keras predict": lambda w, model=model: model.predict(w, verbose=0),
+                "Keras model(x)": lambda w, m=model: m(w, training=False).numpy(),  # eager call, no predict loop
                 "pyrnn predict": nets["keras"].predict,  # the model pyrnn loaded from the .keras file
             }
-            per_call = {name: median_seconds(lambda f=f: f(one), repeats) for name, f in forecasters.items()}
+            per_call = {name: median_seconds(lambda f=f, one=one: f(one), repeats) for name, f in forecasters.items()}
             loop = {name: walk_forward_seconds(f, x_loop) for name, f in forecasters.items()}
             timing_rows.append((kind, per_call, loop))
 
     # --- report --------------------------------------------------------------------------------
     print("\nHeld-out forecasts: MAE in sunspot units, and pyrnn vs Keras (normalised outputs)")
-    print(f"  {'model':<8} {'file':<6} {'train':>6} {'Keras MAE':>12} {'pyrnn MAE':>12} {'max |a-b|':>10} {'relative':>10}")
+    print(f"  {'model':<8} {'file':<6} {'train':>6} {'Keras MAE':>12} {'pyrnn MAE':>12} "
+          f"{'max |a-b|':>10} {'relative':>10}")
     for kind, fmt, train_s, keras_mae, pyrnn_mae, max_abs, rel in accuracy_rows:
         print(f"  {kind:<8} .{fmt:<5} {train_s:5.1f}s {keras_mae:12.6f} {pyrnn_mae:12.6f} {max_abs:10.2e} {rel:10.2e}")
 

@@ -38,6 +38,7 @@ def main() -> int:
     epochs = args.epochs or (2 if args.quick else 15)
 
     import keras
+
     import pyrnn
 
     series = load_series()
@@ -89,7 +90,8 @@ def main() -> int:
     t0 = time.perf_counter()
     for _ in range(20):
         model.predict(live[None, -T:, None], verbose=0)
-    print(f"for comparison, Keras predict on a 52-week window: {(time.perf_counter() - t0) / 20 * 1e3:.1f} ms per sample")
+    per_sample_ms = (time.perf_counter() - t0) / 20 * 1e3
+    print(f"for comparison, Keras predict on a 52-week window: {per_sample_ms:.1f} ms per sample")
     return 0 if err <= 1e-5 else 1
 
 

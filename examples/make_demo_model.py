@@ -78,7 +78,8 @@ def main() -> None:
     x_train, y_train = x[:n_train], y[:n_train]
     x_test, y_test = x[n_train:], y[n_train:]
     print(f"sunspots: {len(spots)} years {years[0]}-{years[-1]}; "
-          f"{len(x_train)} training windows, {len(x_test)} held-out windows (targets {target_years[n_train]}-{years[-1]})")
+          f"{len(x_train)} training windows, {len(x_test)} held-out windows "
+          f"(targets {target_years[n_train]}-{years[-1]})")
 
     # --- model -----------------------------------------------------------------------------------
     model = keras.Sequential(
