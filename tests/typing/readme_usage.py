@@ -1,8 +1,6 @@
 """The README's examples as a user would write them; `mypy --strict` must accept this file
 (tests/test_user_messages.py runs it). It is type-checked, never executed."""
 
-from typing import Dict, List, Union
-
 import numpy as np
 
 import pyrnn
@@ -10,7 +8,7 @@ import pyrnn
 model: pyrnn.Model = pyrnn.load("model.keras")
 model = pyrnn.load("model.keras", timeout=120.0)
 x = np.random.rand(8, 49, 1).astype("float32")
-y: Union[np.ndarray, List[np.ndarray]] = model.predict(x, batch_size=256)
+y = model.predict(x, batch_size=256)
 model.summary()
 params: int = model.count_params()
 
@@ -18,7 +16,7 @@ stream: pyrnn.Stream = model.stream(batch_size=1)
 y_t = stream.step(x[:1, 0])
 stream.feed(x[:1])
 stream.reset(rows=[0])
-saved: Dict[str, np.ndarray] = stream.state
+saved = stream.state
 stream.state = saved
 
 rng = np.random.default_rng(0)
