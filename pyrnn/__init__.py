@@ -17,7 +17,7 @@ from ._config import (
     show_config,
 )
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
-from .errors import ModelFormatError, UnsupportedLayerError
+from .errors import ModelFormatError, StreamError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
 from .stream import Stream
@@ -33,6 +33,7 @@ __all__ = [
     "Stream",
     "ModelFormatError",
     "UnsupportedLayerError",
+    "StreamError",
     "SimpleRNN",
     "LSTM",
     "GRU",

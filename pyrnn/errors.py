@@ -1,6 +1,6 @@
-"""The exceptions pyrnn raises for model files and configurations.
+"""The exceptions pyrnn raises for model files, configurations and streams.
 
-Both subclass :class:`ValueError`, so ``except ValueError`` keeps working.
+All subclass :class:`ValueError`, so ``except ValueError`` keeps working.
 """
 
 from __future__ import annotations
@@ -20,3 +20,9 @@ class UnsupportedLayerError(ModelFormatError):
     def __init__(self, message: str, problems: "list[str] | None" = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
+
+
+class StreamError(ValueError):
+    """The model cannot run step by step (``Model.stream``): a layer needs the whole
+    sequence at once (Bidirectional, Conv1D, a backwards layer, ...). The message names
+    the layer and says why; ``predict`` still runs the model."""
