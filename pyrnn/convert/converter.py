@@ -155,4 +155,4 @@ class Converter:
 
     def stream_error(self, layer: KerasLayer, why: str) -> StreamError:
         """Why the model cannot run step by step, naming the layer."""
-        return StreamError(f"model {self.source.name}: cannot stream: {layer.owner} {why}")
+        return StreamError(f"{self.source.name}: cannot stream: {layer.owner} {why}")

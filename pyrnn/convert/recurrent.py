@@ -14,7 +14,7 @@ import numpy as np
 
 from .._recurrent import KINDS, NativeRecurrent, native_from_config
 from ..errors import ModelFormatError
-from ..keras_config import RNN_CLASSES, check_rnn_config, config_int, layer_config
+from ..keras_config import RNN_CLASSES, check_rnn_config, config_int, dtype_name, layer_config
 from ..keras_files import WeightList
 from .converter import Converter
 from .plan import CarriedState, Sym, shape_str
@@ -31,6 +31,8 @@ def _check(q: SupportQuery) -> List[str]:
     if cfg.get("stateful") and not (q.depth == 0 or q.in_model):
         raise Refuse("stateful=True is supported on plain recurrent layers, not inside a wrapper")
     problems = []
+    if dtype_name(cfg.get("dtype")) not in (None, "float32"):
+        cfg = {k: v for k, v in cfg.items() if k != "dtype"}  # already reported, once, for every layer
     try:
         check_rnn_config(cfg, q.who, allow_stateful=True)
     except ValueError as exc:
