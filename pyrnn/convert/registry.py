@@ -2,13 +2,15 @@
 
 Each layer family module registers its layers with :func:`converts`::
 
-    @converts("Dense", weights=lambda entry: 1 + _has_bias(entry), stepwise=True, check=_check_dense)
-    def _dense(cv, layer, ins, kw): ...
+    @converts("Dense", weights=kernel_bias_count, stepwise=True, check=check_activation_option)
+    def _dense(cv: Converter, layer: KerasLayer, ins: List[Sym], kw) -> List[Sym]: ...
 
-The entry owns everything pyrnn knows about that class: whether (and with which
-options) it is supported, how many weights its config implies, whether a stream can
-run it one chunk of timesteps at a time, and how it becomes plan ops. Nothing else
-lists layer classes, so adding one touches its family module only.
+The entry owns everything the converter knows about that class: whether (and with
+which options) it is supported, how many weights its config implies, whether a stream
+can run it one chunk of timesteps at a time, and how it becomes plan ops. Nothing
+else in the converter lists layer classes, so adding one touches its family module
+only. (The file reader knows the few classes whose weights sit in sub-groups:
+recurrent cells, wrappers and nested models.)
 
 :func:`support_problems` checks a whole config before anything is built, so that one
 :class:`pyrnn.UnsupportedLayerError` lists every unsupported layer and option at once.
@@ -112,9 +114,7 @@ def converts(
 
     def register(fn: Emitter) -> Emitter:
         for name in class_names:
-            if name in _REGISTRY:
-                raise RuntimeError(f"Keras class {name!r} is registered twice")
-            _REGISTRY[name] = LayerType(fn, check, count, stepwise, time_check, tracks_time)
+            _add(name, LayerType(fn, check, count, stepwise, time_check, tracks_time))
         return fn
 
     return register
@@ -123,7 +123,13 @@ def converts(
 def accepts(*class_names: str, check: Optional[Callable[[SupportQuery], List[str]]] = None) -> None:
     """Registers classes that a config may hold but that never become ops themselves."""
     for name in class_names:
-        _REGISTRY[name] = LayerType(None, check, lambda entry: 0, False, None, False)
+        _add(name, LayerType(None, check, lambda entry: 0, False, None, False))
+
+
+def _add(class_name: str, kind: LayerType) -> None:
+    if class_name in _REGISTRY:
+        raise RuntimeError(f"Keras class {class_name!r} is registered twice")
+    _REGISTRY[class_name] = kind
 
 
 def layer_type(class_name: str) -> Optional[LayerType]:
