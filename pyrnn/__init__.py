@@ -30,7 +30,7 @@ from ._config import (
     show_config,
 )
 from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
-from .errors import LoadTimeoutError, ModelFormatError, UnsupportedLayerError
+from .errors import LoadTimeoutError, ModelFormatError, StreamError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
 from .stream import Stream
@@ -47,6 +47,7 @@ __all__ = [
     "ModelFormatError",
     "UnsupportedLayerError",
     "LoadTimeoutError",
+    "StreamError",
     "SimpleRNN",
     "LSTM",
     "GRU",

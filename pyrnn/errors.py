@@ -1,6 +1,6 @@
-"""The exceptions pyrnn raises for model files and configurations.
+"""The exceptions pyrnn raises for model files, configurations and streams.
 
-Both subclass :class:`ValueError`, so ``except ValueError`` keeps working.
+All subclass :class:`ValueError`, so ``except ValueError`` keeps working.
 """
 
 from __future__ import annotations
@@ -27,3 +27,9 @@ class LoadTimeoutError(ModelFormatError, TimeoutError):
     HDF5 structure can make libhdf5 loop forever, but a very large valid model can
     also need longer: the message says which limit fired and how to raise it
     (``pyrnn.load(path, timeout=SECONDS)`` or ``PYRNN_LOAD_TIMEOUT``)."""
+
+
+class StreamError(ValueError):
+    """The model cannot run step by step (``Model.stream``): a layer needs the whole
+    sequence at once (Bidirectional, Conv1D, a backwards layer, ...). The message names
+    the layer and says why; ``predict`` still runs the model."""

@@ -14,8 +14,8 @@ from typing import Any, List, Optional, Sequence, Type, TypeVar, Union
 
 import numpy as np
 
-from . import _config, _core, _keras
-from .activations import canonical_name, resolve
+from . import _core, keras_objects
+from ._recurrent import KINDS, MERGE_MODE_CODES, RecurrentKind, arguments_from_config, as_float_array, build_native
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -24,22 +24,6 @@ Output = Union[np.ndarray, List[np.ndarray]]
 
 _R = TypeVar("_R", bound="_Recurrent")
 
-_MERGE_MODES = {"concat": 0, "sum": 1, "mul": 2, "ave": 3, None: 4}
-
-
-def _shape(a: Any) -> str:
-    return str(tuple(np.shape(a)))
-
-
-def _as_float_array(value: Any, what: str, owner: str) -> np.ndarray:
-    """A numeric array as C-contiguous float32 (copying only when needed)."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{owner}: {what} must be a numeric array, got {type(value).__name__} ({exc})") from None
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{owner}: {what} must be a real numeric array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _as_mask(mask: Any, batch: int, steps: int, owner: str) -> np.ndarray:
@@ -54,11 +38,10 @@ def _as_mask(mask: Any, batch: int, steps: int, owner: str) -> np.ndarray:
 
 
 class _Recurrent:
-    """Shared machinery of SimpleRNN, LSTM and GRU (not public)."""
+    """Shared machinery of SimpleRNN, LSTM and GRU (not public). Validation and weight
+    packing live in ``_recurrent.build_native``, which the model converter uses too."""
 
-    _KIND = -1
-    _GATES = 1
-    _STATES = ("h",)
+    _kind: RecurrentKind = KINDS["SimpleRNN"]
 
     def __init__(
         self,
@@ -77,67 +60,33 @@ class _Recurrent:
         name: Optional[str],
         device: str = "cpu",
     ) -> None:
-        cls = type(self).__name__
-        self.name = name or cls.lower()
-        owner = f"{cls} {self.name!r}"
-        kernel = _as_float_array(kernel, "kernel", owner)
-        recurrent_kernel = _as_float_array(recurrent_kernel, "recurrent_kernel", owner)
-        G = self._GATES
-        if recurrent_kernel.ndim != 2 or recurrent_kernel.shape[0] * G != recurrent_kernel.shape[1]:
-            raise ValueError(
-                f"{owner}: recurrent_kernel must have shape (units, {G}*units), got {recurrent_kernel.shape}"
-            )
-        units = recurrent_kernel.shape[0]
-        if units < 1:
-            raise ValueError(f"{owner}: units must be at least 1, got recurrent_kernel shape {recurrent_kernel.shape}")
-        if kernel.ndim != 2 or kernel.shape[1] != G * units or kernel.shape[0] < 1:
-            raise ValueError(
-                f"{owner}: kernel must have shape (input_dim, {G * units}) for units={units}, got {kernel.shape}"
-            )
-        if bias is not None:
-            bias = _as_float_array(bias, "bias", owner)
-            expected = (2, G * units) if (self._KIND == 2 and reset_after) else (G * units,)
-            if bias.shape != expected:
-                hint = ""
-                if self._KIND == 2:
-                    hint = " (GRU with reset_after=True has a (2, 3*units) bias; reset_after=False a (3*units,) bias)"
-                raise ValueError(f"{owner}: bias must have shape {expected}, got {bias.shape}{hint}")
-        self.units = int(units)
-        self.input_dim = int(kernel.shape[0])
-        self.activation = canonical_name(activation, keras_version)
-        self.recurrent_activation = (
-            canonical_name(recurrent_activation, keras_version) if recurrent_activation is not None or G > 1 else None
+        native = build_native(
+            self._kind, kernel, recurrent_kernel, bias, activation=activation,
+            recurrent_activation=recurrent_activation, return_sequences=return_sequences,
+            return_state=return_state, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
+            reset_after=reset_after, keras_major=keras_version, name=name, device=device,
+            display=type(self).__name__,
         )
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.reset_after = bool(reset_after)
-        self.use_bias = bias is not None
-        self._weights = (kernel, recurrent_kernel, bias)
-        cuda_index = _config.cuda_device_index(device, owner)
-        self.device = "cpu" if cuda_index is None else f"cuda:{cuda_index}"
-        native = _core.RecurrentLayer if cuda_index is None else _core.CudaRecurrentLayer
-        extra = {} if cuda_index is None else {"device": cuda_index}
-        self._impl = native(
-            self._KIND,
-            resolve(activation, keras_version),
-            resolve(recurrent_activation, keras_version) if G > 1 else 0,
-            self.reset_after,
-            self.go_backwards,
-            self.return_sequences,
-            self.zero_output_for_mask,
-            kernel,
-            recurrent_kernel,
-            bias,
-            **extra,
-        )
+        self.name = native.name
+        self.units = native.units
+        self.input_dim = native.input_dim
+        self.activation = native.activation
+        self.recurrent_activation = native.recurrent_activation
+        self.return_sequences = native.return_sequences
+        self.return_state = native.return_state
+        self.go_backwards = native.go_backwards
+        self.zero_output_for_mask = native.zero_output_for_mask
+        self.reset_after = native.reset_after
+        self.use_bias = native.weights[2] is not None
+        self._weights = native.weights
+        self.device = native.device
+        self._impl = native.impl
 
     # -- public API ---------------------------------------------------------------
 
     @property
     def num_states(self) -> int:
-        return len(self._STATES)
+        return len(self._kind.states)
 
     def get_weights(self) -> List[np.ndarray]:
         """The weights in Keras's order and layout: kernel, recurrent_kernel[, bias]."""
@@ -158,13 +107,13 @@ class _Recurrent:
         y, h, c = self._impl.run(x, mask_u8, h0, c0)
         if not self.return_state:
             return y
-        return [y, h, c] if self._KIND == 1 else [y, h]
+        return [y, h, c] if self._kind.name == "LSTM" else [y, h]
 
     def __repr__(self) -> str:
         opts = [f"units={self.units}", f"input_dim={self.input_dim}", f"activation={self.activation!r}"]
         if self.recurrent_activation is not None:
             opts.append(f"recurrent_activation={self.recurrent_activation!r}")
-        if self._KIND == 2:
+        if self._kind.name == "GRU":
             opts.append(f"reset_after={self.reset_after}")
         for flag in ("return_sequences", "return_state", "go_backwards"):
             if getattr(self, flag):
@@ -192,46 +141,23 @@ class _Recurrent:
                 several, or other layers this layer alone would drop; options pyrnn cannot reproduce
                 (``stateful``, mixed precision).
         """
-        layer = _keras.find_layer(obj, cls.__name__)
+        layer = keras_objects.find_layer(obj, cls.__name__)
         if not layer.weights:
-            raise _keras.unbuilt_error(layer, cls.__name__)
-        return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=_keras.keras_major(layer),
+            raise keras_objects.unbuilt_error(layer, cls.__name__)
+        return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=keras_objects.keras_major(layer),
                                device=device)
 
     @classmethod
     def from_config(cls: Type[_R], config: dict, weights: Sequence[np.ndarray], keras_version: int = 3,
                     **overrides: Any) -> _R:
         """Build from a Keras layer config dict (``layer.get_config()``) and its weight list in
-        Keras's order (``layer.get_weights()``); ``overrides`` replace constructor arguments."""
-        name = config.get("name", cls.__name__.lower())
-        owner = f"{cls.__name__} {name!r}"
-        _keras.check_rnn_config(config, owner)
-        use_bias = config.get("use_bias", True)
-        expected = 3 if use_bias else 2
-        if len(weights) != expected:
-            raise ValueError(
-                f"{owner}: expected {expected} weight arrays (kernel, recurrent_kernel{', bias' if use_bias else ''}), "
-                f"got {len(weights)} with shapes {[tuple(np.shape(w)) for w in weights]}"
-            )
-        kernel, recurrent = weights[0], weights[1]
-        units = config.get("units")
-        if units is not None and np.shape(recurrent)[:1] != (units,):
-            raise ValueError(f"{owner}: config says units={units} but recurrent_kernel has shape {_shape(recurrent)}")
-        kwargs = dict(
-            activation=_keras.activation_name(config.get("activation", "tanh"), owner),
-            return_sequences=config.get("return_sequences", False),
-            return_state=config.get("return_state", False),
-            go_backwards=config.get("go_backwards", False),
-            zero_output_for_mask=config.get("zero_output_for_mask", False),
-            keras_version=keras_version,
-            name=name,
-        )
-        if cls._GATES > 1:
-            kwargs["recurrent_activation"] = _keras.activation_name(config.get("recurrent_activation", "sigmoid"), owner)
-        if cls._KIND == 2:
-            kwargs["reset_after"] = config.get("reset_after", True)
-        kwargs.update(overrides)
-        return cls(kernel, recurrent, weights[2] if use_bias else None, **kwargs)
+        Keras's order (``layer.get_weights()``); ``overrides`` replace constructor arguments.
+
+        ``keras_version``: the Keras major version (2 or 3) whose activation meanings apply."""
+        args, options = arguments_from_config(cls._kind, config, weights, keras_version, display=cls.__name__)
+        options["keras_version"] = keras_version
+        options.update(overrides)
+        return cls(*args, **options)
 
     # -- validation -----------------------------------------------------------------
 
@@ -240,7 +166,7 @@ class _Recurrent:
         return f"{type(self).__name__} {self.name!r}"
 
     def _check_input(self, x: Any, mask: Any):
-        x = _as_float_array(x, "input", self._owner)
+        x = as_float_array(x, "input", self._owner)
         if x.ndim != 3:
             raise ValueError(
                 f"{self._owner}: expected input of shape (batch, time, {self.input_dim}), got shape {x.shape}"
@@ -261,14 +187,14 @@ class _Recurrent:
             return None
         if isinstance(initial_state, np.ndarray) or not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
-        names = self._STATES
+        names = self._kind.states
         if len(initial_state) != len(names):
             raise ValueError(
                 f"{owner}: expected {len(names)} initial state(s) [{', '.join(names)}], got {len(initial_state)}"
             )
         out = []
         for nm, s in zip(names, initial_state):
-            arr = _as_float_array(s, f"initial state {nm}", owner)
+            arr = as_float_array(s, f"initial state {nm}", owner)
             if arr.shape != (batch, self.units):
                 raise ValueError(
                     f"{owner}: initial state {nm} must have shape (batch, units) = {(batch, self.units)}, "
@@ -303,9 +229,7 @@ class SimpleRNN(_Recurrent):
         TypeError: non-numeric weights.
     """
 
-    _KIND = 0
-    _GATES = 1
-    _STATES = ("h",)
+    _kind = KINDS["SimpleRNN"]
 
     def __init__(
         self,
@@ -358,9 +282,7 @@ class LSTM(_Recurrent):
         TypeError: non-numeric weights.
     """
 
-    _KIND = 1
-    _GATES = 4
-    _STATES = ("h", "c")
+    _kind = KINDS["LSTM"]
 
     def __init__(
         self,
@@ -417,9 +339,7 @@ class GRU(_Recurrent):
         TypeError: non-numeric weights.
     """
 
-    _KIND = 2
-    _GATES = 3
-    _STATES = ("h",)
+    _kind = KINDS["GRU"]
 
     def __init__(
         self,
@@ -448,7 +368,7 @@ class GRU(_Recurrent):
         )
 
 
-_CELLS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+_RNN_LAYERS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 
 
 class Bidirectional:
@@ -491,7 +411,7 @@ class Bidirectional:
                 f"{owner}: forward and backward layers need different go_backwards values, "
                 f"both have go_backwards={forward.go_backwards}"
             )
-        if merge_mode not in _MERGE_MODES:
+        if merge_mode not in MERGE_MODE_CODES:
             raise ValueError(
                 f"{owner}: unknown merge_mode {merge_mode!r}; expected one of 'concat', 'sum', 'mul', 'ave' or None"
             )
@@ -525,8 +445,8 @@ class Bidirectional:
             n = fwd.num_states
             if len(initial_state) != 2 * n:
                 raise ValueError(
-                    f"{owner}: expected {2 * n} initial states (forward {fwd._STATES} then backward "
-                    f"{bwd._STATES}), got {len(initial_state)}"
+                    f"{owner}: expected {2 * n} initial states (forward {fwd._kind.states} then backward "
+                    f"{bwd._kind.states}), got {len(initial_state)}"
                 )
             sf = fwd._check_states(list(initial_state[:n]), x.shape[0], owner + " (forward)")
             sb = bwd._check_states(list(initial_state[n:]), x.shape[0], owner + " (backward)")
@@ -534,7 +454,7 @@ class Bidirectional:
             if n == 2:
                 c0f, c0b = sf[1], sb[1]
         merged, yf, yb, hf, cf, hb, cb = _core.run_bidirectional(
-            fwd._impl, bwd._impl, _MERGE_MODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
+            fwd._impl, bwd._impl, MERGE_MODE_CODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
         )
         outputs = [yf, yb] if self.merge_mode is None else [merged]
         if not self.return_state:
@@ -551,18 +471,18 @@ class Bidirectional:
     @classmethod
     def from_keras(cls, obj: Any) -> "Bidirectional":
         """Build from a Keras ``Bidirectional`` layer, or a model holding exactly one."""
-        layer = _keras.find_layer(obj, "Bidirectional")
+        layer = keras_objects.find_layer(obj, "Bidirectional")
         if not layer.weights:
-            raise _keras.unbuilt_error(layer, "Bidirectional")
-        version = _keras.keras_major(layer)
+            raise keras_objects.unbuilt_error(layer, "Bidirectional")
+        keras_major = keras_objects.keras_major(layer)
         halves = []
         for role in ("forward_layer", "backward_layer"):
             sub = getattr(layer, role)
             kind = type(sub).__name__
-            if kind not in _CELLS:
+            if kind not in _RNN_LAYERS:
                 raise ValueError(
                     f"Bidirectional {layer.name!r}: the wrapped layer is a {kind}; "
                     "pyrnn supports SimpleRNN, LSTM and GRU"
                 )
-            halves.append(_CELLS[kind].from_config(sub.get_config(), sub.get_weights(), keras_version=version))
+            halves.append(_RNN_LAYERS[kind].from_config(sub.get_config(), sub.get_weights(), keras_version=keras_major))
         return cls(halves[0], halves[1], merge_mode=layer.merge_mode, name=layer.name)

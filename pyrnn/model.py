@@ -1,6 +1,6 @@
 """Whole Keras models: ``pyrnn.load(path)``, ``pyrnn.from_keras(model)`` and ``Model``.
 
-A model is converted once into a native plan (``pyrnn._convert``); ``predict`` then
+A model is converted once into a native plan (``pyrnn.convert``); ``predict`` then
 validates the inputs and runs the entire model in one call into C++ with the GIL
 released, so several threads can share one model.
 """
@@ -8,14 +8,14 @@ released, so several threads can share one model.
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _core, _keras
-from ._convert import Converter, LayerRow, Shape, _shape_str
-from ._files import ModelSource, read_model_file
+from . import _core, keras_objects
+from .convert import ConvertedModel, LayerRow, Shape, convert_model, shape_str
 from .errors import ModelFormatError, UnsupportedLayerError
+from .keras_files import ModelSource, read_model_file
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -35,15 +35,15 @@ class Model:
     """
 
     def __init__(self, source: ModelSource) -> None:
-        conv = Converter(source)
-        inputs, outputs, in_names, out_names = _convert_guarded(conv, source.name)
+        converted = _convert_guarded(source)
+        inputs, outputs = converted.inputs, converted.outputs
         self._source = source
-        self._graph = conv.plan.graph
+        self._graph = converted.graph
         # Keras stateful layers: their states live in a native stream between calls.
-        self._state_names = [f"{st.layer}/{st.kind}" for st in conv.states]
-        self._state_widths = [st.width for st in conv.states]
+        self._state_names = [f"{st.layer}/{st.kind}" for st in converted.states]
+        self._state_widths = [st.width for st in converted.states]
         self._stateful: Optional[Any] = None
-        self._stateful_batch = inputs[0].shape[0] if conv.states else None
+        self._stateful_batch = inputs[0].shape[0] if converted.states else None
         self._n_out = len(outputs)
         self.name: str = str((source.config.get("config") or {}).get("name") or "model")
         self.source: str = source.name
@@ -51,11 +51,12 @@ class Model:
         self.keras_version: str = source.keras_version
         self._in_shapes: List[Shape] = [s.shape for s in inputs]
         self._out_shapes: List[Shape] = [s.shape for s in outputs]
-        self.input_names: List[str] = in_names
-        self.output_names: List[str] = out_names
-        self._rows: List[LayerRow] = conv.rows
-        self._num_ops: int = conv.plan.graph.num_ops
-        self._id_ranges = {i: conv.id_inputs[s.slot] for i, s in enumerate(inputs) if s.slot in conv.id_inputs}
+        self.input_names: List[str] = converted.input_names
+        self.output_names: List[str] = converted.output_names
+        self._rows: List[LayerRow] = converted.rows
+        self._num_ops: int = converted.graph.num_ops
+        self._id_ranges = {i: converted.id_inputs[s.slot] for i, s in enumerate(inputs)
+                           if s.slot in converted.id_inputs}
         self._check_dims = [tuple((i, d) for i, d in enumerate(s) if i > 0 and d is not None) for s in self._in_shapes]
         self._fast = (len(self._in_shapes[0]), self._check_dims[0]) if len(self._in_shapes) == 1 else None
 
@@ -97,7 +98,7 @@ class Model:
         out(f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>{line_length - w1 - w2}}")
         out("=" * line_length)
         for i, r in enumerate(self._rows):
-            shapes = ", ".join(_shape_str(s) for s in r.output_shapes)
+            shapes = ", ".join(shape_str(s) for s in r.output_shapes)
             if len(r.output_shapes) > 1:
                 shapes = "[" + shapes + "]"
             label = f"{r.name} ({r.cls})"
@@ -106,13 +107,13 @@ class Model:
                 out("")
         out("=" * line_length)
         out(f"Total params: {self.count_params():,}")
-        out(f"Inputs: {', '.join(f'{n} {_shape_str(s)}' for n, s in zip(self.input_names, self._in_shapes))}")
-        out(f"Outputs: {', '.join(f'{n} {_shape_str(s)}' for n, s in zip(self.output_names, self._out_shapes))}")
+        out(f"Inputs: {', '.join(f'{n} {shape_str(s)}' for n, s in zip(self.input_names, self._in_shapes))}")
+        out(f"Outputs: {', '.join(f'{n} {shape_str(s)}' for n, s in zip(self.output_names, self._out_shapes))}")
         out(rule)
 
     def __repr__(self) -> str:
-        ins = ", ".join(_shape_str(s) for s in self._in_shapes)
-        outs = ", ".join(_shape_str(s) for s in self._out_shapes)
+        ins = ", ".join(shape_str(s) for s in self._in_shapes)
+        outs = ", ".join(shape_str(s) for s in self._out_shapes)
         return (f"<pyrnn.Model {self.name!r}: {len(self._rows)} layers, {self.count_params():,} params, "
                 f"inputs {ins} -> outputs {outs}; from {self.source} (Keras {self.keras_version})>")
 
@@ -143,14 +144,18 @@ class Model:
                 try:
                     a = np.asarray(a)
                 except Exception as exc:
-                    raise TypeError(f"model {self.name!r}: input {self.input_names[i]!r} is not an array ({exc})") from None
+                    raise TypeError(
+                        f"model {self.name!r}: input {self.input_names[i]!r} is not an array ({exc})"
+                    ) from None
                 if a.dtype.kind not in "fiub":
-                    raise TypeError(f"model {self.name!r}: input {self.input_names[i]!r} must be numeric, got dtype {a.dtype}")
+                    raise TypeError(
+                        f"model {self.name!r}: input {self.input_names[i]!r} must be numeric, got dtype {a.dtype}"
+                    )
                 a = np.ascontiguousarray(a, dtype=np.float32)
             shape = self._in_shapes[i]
             if a.ndim != len(shape) or any(a.shape[j] != d for j, d in self._check_dims[i]):
                 raise ValueError(
-                    f"model {self.name!r}: input {self.input_names[i]!r} must have shape {_shape_str(shape)} "
+                    f"model {self.name!r}: input {self.input_names[i]!r} must have shape {shape_str(shape)} "
                     f"(None: any size), got {a.shape}{_batch_hint(a.shape, shape)}"
                 )
             if batch is None:
@@ -211,10 +216,11 @@ class Model:
             return {n: np.zeros((B, w), np.float32) for n, w in zip(self._state_names, self._state_widths)}
         return dict(zip(self._state_names, self._stateful.states()))
 
-    def stream(self, batch_size: int = 1) -> "Stream":
+    def stream(self, batch_size: int = 1) -> Stream:
         """A step-by-step runner with its own recurrent states (see :class:`pyrnn.Stream`).
         Every forward recurrent layer on the input's time axis carries its state, so
-        feeding a sequence in pieces gives the outputs of one call on the whole sequence."""
+        feeding a sequence in pieces gives the outputs of one call on the whole sequence.
+        Raises :class:`pyrnn.StreamError` naming a layer that needs the whole sequence."""
         from .stream import Stream
 
         return Stream(self, batch_size)
@@ -263,20 +269,21 @@ def _batch_hint(got: Tuple[int, ...], shape: Shape) -> str:
     return ""
 
 
-def _convert_guarded(conv: Converter, src: str):
+def _convert_guarded(source: ModelSource) -> ConvertedModel:
     """Runs the conversion of an untrusted config: whatever a malformed config makes
     the converter trip over becomes a ModelFormatError naming the file."""
+    fname = source.name
     try:
-        return conv.build()
+        return convert_model(source)
     except ModelFormatError as exc:
-        if str(exc).startswith(src):
+        if str(exc).startswith(fname):
             raise
         if isinstance(exc, UnsupportedLayerError):
-            raise UnsupportedLayerError(f"{src}: {exc}", exc.problems) from None
-        raise ModelFormatError(f"{src}: {exc}") from None
+            raise UnsupportedLayerError(f"{fname}: {exc}", exc.problems) from None
+        raise ModelFormatError(f"{fname}: {exc}") from None
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError, ZeroDivisionError,
             RecursionError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{src}: malformed model config ({type(exc).__name__}: {exc})") from None
+        raise ModelFormatError(f"{fname}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
 def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "Model":
@@ -345,7 +352,7 @@ def from_keras(model: Any) -> Model:
     import json
 
     config = json.loads(model.to_json())
-    major = _keras.keras_major(model)
+    major = keras_objects.keras_major(model)
     weights: Dict[str, List[Tuple[str, np.ndarray]]] = {}
     for layer in model.layers:
         variables = list(layer.weights)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._convert import Converter, _shape_str
+from .convert import convert_model, shape_str
 
 __all__ = ["Stream"]
 
@@ -34,24 +34,25 @@ class Stream:
     def __init__(self, model: Any, batch_size: int = 1) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        conv = Converter(model._source, mode="stream")
-        inputs, outputs, in_names, out_names = conv.build()
-        if not conv.states:
+        converted = convert_model(model._source, mode="stream")
+        inputs, outputs = converted.inputs, converted.outputs
+        states = converted.states
+        if not states:
             raise ValueError(
                 f"model {model.name!r} has no recurrent layer reading the input's time axis, so it has "
                 "nothing to stream; call predict instead"
             )
         self.model_name = model.name
         self.batch_size = int(batch_size)
-        self._native = _core.Stream(conv.plan.graph, len(inputs), len(outputs), [s.width for s in conv.states],
+        self._native = _core.Stream(converted.graph, len(inputs), len(outputs), [s.width for s in states],
                                     int(batch_size))
-        self._state_names = [f"{s.layer}/{s.kind}" for s in conv.states]
-        self._state_widths = [s.width for s in conv.states]
+        self._state_names = [f"{s.layer}/{s.kind}" for s in states]
+        self._state_widths = [s.width for s in states]
         self._in_shapes = [s.shape for s in inputs]
         self._in_timed = [s.timed for s in inputs]
         self._out_timed = [s.timed for s in outputs]
-        self.input_names = in_names
-        self.output_names = out_names
+        self.input_names = converted.input_names
+        self.output_names = converted.output_names
         # step()'s fast path: one float32 input of exactly one timestep's shape.
         self._step_shape = ((self.batch_size,) + tuple(inputs[0].shape[2:])
                             if len(inputs) == 1 and self._in_timed[0] and None not in inputs[0].shape[2:] else None)
@@ -64,7 +65,9 @@ class Stream:
         n = len(self._in_shapes)
         xs = list(x) if (isinstance(x, (list, tuple)) and n > 1) else [x]
         if len(xs) != n:
-            raise ValueError(f"stream of {self.model_name!r} takes {n} inputs ({', '.join(self.input_names)}), got {len(xs)}")
+            raise ValueError(
+                f"stream of {self.model_name!r} takes {n} inputs ({', '.join(self.input_names)}), got {len(xs)}"
+            )
         out = []
         for i, a in enumerate(xs):
             if not (type(a) is np.ndarray and a.dtype == np.float32 and a.flags.c_contiguous):
@@ -79,7 +82,7 @@ class Stream:
                 if a.shape != want and not any(d is None for d in shape[2:]):
                     raise ValueError(
                         f"stream input {self.input_names[i]!r}: step() takes one timestep of shape "
-                        f"{_shape_str((self.batch_size,) + shape[2:])}, got {a.shape}"
+                        f"{shape_str((self.batch_size,) + shape[2:])}, got {a.shape}"
                     )
                 a = a.reshape((a.shape[0], 1) + a.shape[1:])
             else:
@@ -89,7 +92,7 @@ class Stream:
                     what = "a chunk of shape" if timed else "shape"
                     raise ValueError(
                         f"stream input {self.input_names[i]!r}: expected {what} "
-                        f"{_shape_str((self.batch_size,) + shape[1:])} (None: any), got {a.shape}"
+                        f"{shape_str((self.batch_size,) + shape[1:])} (None: any), got {a.shape}"
                     )
                 if timed and a.shape[1] < 1:
                     raise ValueError(f"stream input {self.input_names[i]!r}: the chunk has no timesteps")

@@ -407,3 +407,4 @@ def test_mixed_precision_policy_is_refused(tmp_path):
         pyrnn.load(path)
     msg = str(info.value)
     assert "mixed_float16" in msg and "half_lstm" in msg and "half_dense" in msg and "mixed.keras" in msg
+    assert msg.count("half_lstm") == 1  # each layer is listed once

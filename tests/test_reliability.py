@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import oracle
 import pyrnn
 from conftest import GATES, assert_parity, make_weights, rel_err
-from pyrnn._files import ModelSource
+from pyrnn.keras_files import ModelSource
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -230,8 +230,10 @@ def sanitized(toolchain, tmp_path_factory):
     pkg = site_dir / "pyrnn"
     pkg.mkdir()
     src = REPO / "pyrnn"
-    for f in list(src.glob("*.py")) + [src / "py.typed", src / "_core.pyi"]:
-        shutil.copy2(f, pkg / f.name)
+    for f in list(src.rglob("*.py")) + [src / "py.typed", src / "_core.pyi"]:  # subpackages too (pyrnn.convert)
+        dest = pkg / f.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
     shutil.copytree(src / "data", pkg / "data", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(sos[0], pkg / Path(sos[0]).name)
     (site_dir / "_pyrnn_sanitized_check.py").write_text(CHECK_PLUGIN)

@@ -149,6 +149,7 @@ def test_models_that_cannot_stream_say_why(tmp_path, layer, why):
     with pytest.raises(ValueError, match=why) as info:
         m.stream(1)
     assert "cannot stream" in str(info.value)
+    assert isinstance(info.value, pyrnn.StreamError) and str(info.value).startswith("nostream.keras: cannot stream: ")
 
 
 def _reset_keras(model):

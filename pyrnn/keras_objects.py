@@ -1,15 +1,14 @@
 """Reading live Keras objects (Keras 3 and tf-keras 2) without importing Keras.
 
 Everything here works on the objects it is handed (class names, ``get_config``,
-``get_weights``), so pyrnn never imports TensorFlow or Keras itself.
+``get_weights``), so pyrnn never imports TensorFlow or Keras itself. What the objects'
+configs mean is read by ``keras_config``, the same as for configs from files.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any, List
-
-_IGNORED_OPTIONS = "dropout, recurrent_dropout, unroll, implementation, unit_forget_bias, use_cudnn"
 
 
 def keras_major(obj: Any) -> int:
@@ -79,38 +78,3 @@ def find_layer(obj: Any, class_name: str) -> Any:
         f"model {name!r} holds {len(matches)} {class_name} layers "
         f"({', '.join(layer.name for layer in matches)}); pass the layer itself, e.g. model.get_layer(name)"
     )
-
-
-def activation_name(value: Any, owner: str) -> Any:
-    """A serialised Keras activation as a name (strings pass through)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        cfg = value.get("config")
-        if value.get("class_name") == "function" and isinstance(cfg, str):
-            return cfg
-        raise ValueError(f"{owner}: activation {value.get('class_name', value)!r} is not a built-in Keras activation")
-    name = getattr(value, "__name__", None)
-    if isinstance(name, str):
-        return name
-    raise ValueError(f"{owner}: cannot interpret activation {value!r}")
-
-
-def check_rnn_config(config: dict, owner: str, allow_stateful: bool = False) -> None:
-    """Refuse options whose inference behaviour pyrnn does not reproduce. Whole models
-    (pyrnn.load) carry stateful layers' states; a single layer object cannot."""
-    if config.get("stateful") and not allow_stateful:
-        raise ValueError(
-            f"{owner}: stateful=True layers carry state between calls; build the pyrnn layer from a "
-            "stateless copy and pass the states explicitly with initial_state"
-        )
-    if config.get("time_major"):
-        raise ValueError(f"{owner}: time_major=True inputs are not supported; transpose to (batch, time, features)")
-    dtype = config.get("dtype")
-    if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name", dtype.get("class_name"))
-    if isinstance(dtype, str) and dtype not in ("float32",):
-        raise ValueError(
-            f"{owner}: dtype policy {dtype!r} is not float32; pyrnn computes in float32 "
-            "and would not match it"
-        )

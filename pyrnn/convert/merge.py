@@ -1,0 +1,97 @@
+"""Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum and Concatenate.
+
+Masks are where the two dialects differ most: Keras 3 ORs the inputs' masks (none if
+any input is unmasked) and lets masked positions of one input take the other inputs'
+values in Maximum/Minimum/Multiply; tf-keras ANDs the masks that are present.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..errors import UnsupportedLayerError
+from ..keras_config import config_int
+from .converter import Converter
+from .plan import Sym, shape_str
+from .registry import KerasLayer, converts
+
+#: Keras merge layer class -> the native merge op code.
+MERGE_LAYER_CODES = {"Add": 0, "Subtract": 1, "Multiply": 2, "Average": 3, "Maximum": 4, "Minimum": 5,
+                     "Concatenate": 6}
+
+
+def _concat_time_check(cv: Converter, layer: KerasLayer, ins: List[Sym]) -> Optional[str]:
+    if layer.cls != "Concatenate":
+        return None
+    axis = config_int(layer.cfg.get("axis", -1), layer.owner, "axis")
+    if (axis + len(ins[0].shape) if axis < 0 else axis) == 1:
+        return "concatenates along the time axis"
+    return None
+
+
+@converts(*MERGE_LAYER_CODES, stepwise=True, time_check=_concat_time_check)
+def _merge(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
+    cv.weights(layer, [], [])
+    if len(ins) < (2 if layer.cls == "Subtract" else 1):
+        raise cv.error(layer, f"needs at least two inputs, got {len(ins)}")
+    if layer.cls == "Subtract" and len(ins) != 2:
+        raise cv.error(layer, f"takes exactly two inputs, got {len(ins)}")
+    rank = len(ins[0].shape)
+    axis = 0
+    if layer.cls == "Concatenate":
+        axis = config_int(layer.cfg.get("axis", -1), layer.owner, "axis")
+        axis = axis + rank if axis < 0 else axis
+        if not 1 <= axis < rank:
+            raise cv.error(layer, f"cannot concatenate on axis {layer.cfg.get('axis')} of rank-{rank} inputs")
+        for s in ins:
+            if len(s.shape) != rank or any(i != axis and a is not None and b is not None and a != b
+                                           for i, (a, b) in enumerate(zip(s.shape, ins[0].shape))):
+                raise cv.error(layer, "inputs of shapes " + ", ".join(shape_str(s.shape) for s in ins)
+                               + f" cannot be concatenated on axis {axis}")
+        total = sum(s.shape[axis] for s in ins) if all(s.shape[axis] is not None for s in ins) else None
+        shape = ins[0].shape[:axis] + (total,) + ins[0].shape[axis + 1:]
+    else:
+        for s in ins[1:]:
+            if len(s.shape) != rank or any(a is not None and b is not None and a != b
+                                           for a, b in zip(s.shape[1:], ins[0].shape[1:])):
+                raise cv.error(layer, "inputs have different shapes: " + ", ".join(shape_str(s.shape) for s in ins))
+        shape = tuple(next((s.shape[i] for s in ins if s.shape[i] is not None), None) for i in range(rank))
+    mask = _merged_mask(cv, layer, ins, axis, rank)
+    y = cv.plan.new(shape, mask)
+    code = MERGE_LAYER_CODES[layer.cls]
+    if cv.keras_major >= 3 and layer.cls in ("Maximum", "Minimum", "Multiply") and any(s.mask is not None for s in ins):
+        # Keras 3 lets masked positions of one input take the other inputs' values.
+        slots = [s.slot for s in ins] + [s.mask.slot if s.mask is not None else -1 for s in ins]
+        cv.plan.emit("masked_merge", layer.name, slots, [y.slot], code)
+    else:
+        cv.plan.emit("merge", layer.name, [s.slot for s in ins], [y.slot], code, axis)
+    return [y]
+
+
+def _merged_mask(cv: Converter, layer: KerasLayer, ins: List[Sym], axis: int, rank: int) -> Optional[Sym]:
+    masks = [s.mask for s in ins]
+    if all(m is None for m in masks):
+        return None
+    if layer.cls == "Concatenate" and axis != rank - 1:
+        if any(m is None for m in masks) or rank != 3 or axis != 1:
+            raise UnsupportedLayerError(
+                f"{cv.source.name}: {layer.owner}: concatenating masked and unmasked inputs on axis {axis} "
+                "is not supported"
+            )
+        y = cv.plan.new((ins[0].shape[0], None))
+        cv.plan.emit("merge", layer.name + ".mask", [m.slot for m in masks], [y.slot],
+                     MERGE_LAYER_CODES["Concatenate"], 1)
+        return y
+    if cv.keras_major >= 3:
+        # Keras 3: merges OR the masks (none if any input is unmasked); Concatenate
+        # ORs them with all-true masks for unmasked inputs: then every step is valid.
+        if any(m is None for m in masks):
+            return None
+        present, any_ = masks, True
+    else:  # tf-keras: AND over the masks present
+        present, any_ = [m for m in masks if m is not None], False
+    if len(present) == 1:
+        return present[0]
+    y = cv.plan.new(present[0].shape)
+    cv.plan.emit("mask_combine", layer.name + ".mask", [m.slot for m in present], [y.slot], any_)
+    return y
