@@ -216,7 +216,7 @@ class Model:
             return {n: np.zeros((B, w), np.float32) for n, w in zip(self._state_names, self._state_widths)}
         return dict(zip(self._state_names, self._stateful.states()))
 
-    def stream(self, batch_size: int = 1) -> Stream:
+    def stream(self, batch_size: int = 1) -> "Stream":
         """A step-by-step runner with its own recurrent states (see :class:`pyrnn.Stream`).
         Every forward recurrent layer on the input's time axis carries its state, so
         feeding a sequence in pieces gives the outputs of one call on the whole sequence.
