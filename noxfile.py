@@ -17,10 +17,10 @@ import nox
 
 PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 CORE_TESTS = [
-    "tests/test_oracle_parity.py",
-    "tests/test_bad_input.py",
-    "tests/test_loading.py",
-    "tests/test_user_messages.py",
+    "tests/layers/test_oracle_parity.py",
+    "tests/layers/test_bad_input.py",
+    "tests/files/test_loading.py",
+    "tests/usability/test_user_messages.py",
 ]
 
 # pyenv keeps each interpreter in its own folder; let nox find python3.X there too.

@@ -1,4 +1,4 @@
-"""Model-level checks for the sanitizer run (tests/test_sanitizers.py); no TensorFlow needed.
+"""Model-level checks for the sanitizer run (tests/reliability/test_sanitizers.py); no TensorFlow needed.
 
 Not collected by a plain ``pytest`` (the name does not match ``test_*.py``): test_sanitizers.py
 passes it explicitly to a pytest subprocess that imports an AddressSanitizer + UBSan build of
@@ -18,10 +18,10 @@ import zipfile
 
 import h5py
 import numpy as np
+import oracle
 import pytest
 from conftest import assert_parity
 
-import oracle
 import pyrnn
 from pyrnn import cli
 

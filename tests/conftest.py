@@ -45,6 +45,23 @@ def assert_parity(got, ref, tol: float = TOL) -> float:
     return err
 
 
+def keras_module(which):
+    """Keras 3 (`3` or "k3") or tf-keras 2 (`2` or "k2"), skipping the test when TensorFlow or that Keras is
+    not installed. Test modules that also run without TensorFlow call this instead of importing Keras."""
+    pytest.importorskip("tensorflow")
+    return pytest.importorskip("tf_keras" if which in (2, "k2") else "keras")
+
+
+def save_model(model, path) -> str:
+    """model.save(path) without Keras's format advice warnings; returns the path as a string."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(str(path))
+    return str(path)
+
+
 def make_weights(kind, input_dim, units, rng, *, reset_after=True, use_bias=True, rec_scale=None):
     """Random weights in Keras layout. SimpleRNN gets a contractive recurrent kernel
     (keras-semantics.md §7.3: expansive dynamics amplify ulp noise for everyone)."""

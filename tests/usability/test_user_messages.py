@@ -16,7 +16,7 @@ from pyrnn import cli
 DATA = os.path.join(os.path.dirname(os.path.abspath(pyrnn.__file__)), "data")
 DEMO = os.path.join(DATA, "demo_sunspots.keras")
 DEMO_X = os.path.join(DATA, "demo_inputs.npy")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class _LiveModel:
@@ -45,8 +45,9 @@ def test_from_keras_given_a_path_points_to_load():
 def test_missing_batch_axis_is_named():
     model = pyrnn.load(DEMO)
     one = np.load(DEMO_X)[0]  # (24, 1): one sample
-    with pytest.raises(ValueError, match=r"must have shape \(None, 24, 1\) \(None: any size\), got \(24, 1\); the "
-                                         r"batch axis is missing: for one sample pass x\[None\] \(shape \(1, 24, 1\)\)"):
+    with pytest.raises(ValueError, match=r"must have shape \(None, 24, 1\) \(None: any size\), got \(24, 1\); "
+                                         r"the batch axis is missing: for one sample pass x\[None\] "
+                                         r"\(shape \(1, 24, 1\)\)"):
         model.predict(one)
     with pytest.raises(ValueError, match=r"got \(24, 2\)$"):  # a wrong shape that is not a missing axis: no hint
         model.predict(np.zeros((24, 2), np.float32))
@@ -111,11 +112,11 @@ def test_the_test_tools_are_installed_where_their_compilers_are():
     assert os.path.isdir(pybind11.get_cmake_dir())
 
 
-def test_readme_usage_type_checks_strictly():
+def test_readme_usage_type_checks_strictly(tmp_path):
     """`mypy --strict` on a user script written from the README's examples: the public API is typed
     (load's path, from_keras returning the class it is called on, Model.stream returning a Stream, ...)."""
     pytest.importorskip("mypy")
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "typing")
-    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "readme_usage.py"],
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path), "readme_usage.py"],
                        cwd=here, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

@@ -28,18 +28,17 @@ import itertools
 import json
 import os
 import shutil
-import warnings
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import keras_module, save_model
 
 h5py = pytest.importorskip("h5py")
 hypothesis = pytest.importorskip("hypothesis")
+import fuzz_util as fu  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import fuzz_util as fu  # noqa: E402
 
 ENTRIES = ["lstm_dense", "conv_pool_lstm", "emb_bilstm_lstm", "encoder_decoder", "td_nested", "multi_io_merges"]
 HYP = dict(deadline=None, derandomize=True, database=None,
@@ -49,16 +48,6 @@ HYP = dict(deadline=None, derandomize=True, database=None,
 # ============================================================================================ fixtures
 
 
-def _keras_module(tag):
-    pytest.importorskip("tensorflow")
-    return pytest.importorskip("keras" if tag == "k3" else "tf_keras")
-
-
-def _save(model, path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +76,13 @@ def base(work):
     d.mkdir()
     out = {}
     for tag in ("k3", "k2"):
-        k = _keras_module(tag)
+        k = keras_module(tag)
         for name in ENTRIES:
             if tag not in ZOO[name].writers:
                 continue
             model = build(ZOO[name], k)
             for fmt in ("keras", "h5"):
-                out[(name, tag, fmt)] = _save(model, d / f"{name}-{tag}.{fmt}")
+                out[(name, tag, fmt)] = save_model(model, d / f"{name}-{tag}.{fmt}")
     return out
 
 
@@ -1240,7 +1229,7 @@ MARKER_CODE = "lambda x: (open({marker!r}, 'w').close(), x)[1]"
 @pytest.mark.parametrize("writer", ["k3", "k2"])
 def test_lambda_code_is_never_executed(loader, work, writer, fmt):
     """A Lambda whose function creates a marker file: refused with UnsupportedLayerError, marker never made."""
-    k = _keras_module(writer)
+    k = keras_module(writer)
     marker = os.path.join(work, f"marker_{writer}_{fmt}")
     fn = eval(MARKER_CODE.format(marker=marker))  # noqa: S307 - our own code, for the file under test
     L = k.layers
@@ -1248,7 +1237,7 @@ def test_lambda_code_is_never_executed(loader, work, writer, fmt):
     h = L.Lambda(fn, name="evil_lambda", output_shape=(5, 3))(x)
     h = L.TimeDistributed(L.Lambda(fn, output_shape=(3,)), name="evil_td")(h)
     model = k.Model(x, L.Dense(2, name="d")(L.LSTM(4, name="l")(h)), name=f"lambda_{writer}")
-    path = _save(model, os.path.join(work, f"lambda_{writer}.{fmt}"))
+    path = save_model(model, os.path.join(work, f"lambda_{writer}.{fmt}"))
     if os.path.exists(marker):
         os.remove(marker)
     r = loader.check(path)

@@ -11,55 +11,38 @@ import io
 import json
 import os
 import shutil
-import warnings
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import keras_module, save_model
 
 import pyrnn
 
 h5py = pytest.importorskip("h5py")
 
 
-def _keras():
-    pytest.importorskip("tensorflow")
-    return pytest.importorskip("keras")
-
-
-def _tf_keras():
-    pytest.importorskip("tensorflow")
-    return pytest.importorskip("tf_keras")
-
-
-def _save(model, path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save(str(path))
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     """A small valid model (Keras 3) saved as .keras and .h5, with distinctive layer names."""
-    keras = _keras()
+    keras = keras_module(3)
     d = tmp_path_factory.mktemp("good")
     L = keras.layers
     model = keras.Sequential([keras.Input(shape=(8, 3)), L.LSTM(5, name="encoder_lstm"),
                               L.Dense(4, activation="relu", name="hidden_dense"), L.Dense(2, name="head_dense")],
                              name="good_model")
-    return dict(dir=d, model=model, keras=_save(model, d / "good.keras"), h5=_save(model, d / "good.h5"))
+    return dict(dir=d, model=model, keras=save_model(model, d / "good.keras"), h5=save_model(model, d / "good.h5"))
 
 
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
-    keras = _keras()
+    keras = keras_module(3)
     d = tmp_path_factory.mktemp("multi")
     L = keras.layers
     a, b = keras.Input(shape=(6, 3), name="a"), keras.Input(shape=(4,), name="b")
     y = L.Dense(2, name="out")(L.Concatenate(name="cat")([L.GRU(3, name="gru")(a), L.Dense(3, name="proj")(b)]))
     model = keras.Model([a, b], y, name="two_inputs")
-    return dict(model=model, keras=_save(model, d / "two_inputs.keras"))
+    return dict(model=model, keras=save_model(model, d / "two_inputs.keras"))
 
 
 def _expect(exc_type, path, *fragments):
@@ -241,7 +224,7 @@ def unsupported(tmp_path_factory):
     deliberately avoided: only layers clearly outside the supported list)."""
     d = tmp_path_factory.mktemp("unsupported")
     files = {}
-    for tag, k in (("k3", _keras()), ("k2", _tf_keras())):
+    for tag, k in (("k3", keras_module(3)), ("k2", keras_module(2))):
         L = k.layers
         x = k.Input(shape=(8, 3), name="x")
         h = L.Lambda(lambda t: t * 2.0, name="double_it")(x)
@@ -249,7 +232,7 @@ def unsupported(tmp_path_factory):
         h = L.LSTM(5, name="ok_lstm")(h)
         model = k.Model(x, L.Dense(2, name="ok_dense")(h), name=f"unsupported_{tag}")
         for fmt in ("keras", "h5"):
-            files[f"{tag}-{fmt}"] = _save(model, d / f"unsupported_{tag}.{fmt}")
+            files[f"{tag}-{fmt}"] = save_model(model, d / f"unsupported_{tag}.{fmt}")
         files[f"{tag}-live"] = model
     return files
 
@@ -270,12 +253,13 @@ def test_unsupported_layers_from_keras(unsupported, tag):
 
 
 def test_stateful_layer_inside_bidirectional_is_unsupported(tmp_path):
-    """Plain stateful layers load as stateful (tests/test_streaming.py); inside Bidirectional they are refused."""
-    keras = _keras()
+    """Plain stateful layers load as stateful (tests/streaming/test_streaming.py); inside Bidirectional they are
+    refused."""
+    keras = keras_module(3)
     L = keras.layers
     model = keras.Sequential([keras.Input(batch_shape=(2, 5, 3)),
                               L.Bidirectional(L.GRU(4, stateful=True), name="bidi_stateful"), L.Dense(1, name="d")])
-    p = _save(model, tmp_path / "stateful.keras")
+    p = save_model(model, tmp_path / "stateful.keras")
     _expect(pyrnn.UnsupportedLayerError, p, "bidi_stateful")
 
 
@@ -355,13 +339,13 @@ def test_predict_wrong_number_of_inputs(multi):
 def test_keras3_operation_feeding_a_layer_is_unsupported(tmp_path, fmt):
     """Keras 3 records `x * 2.0` in a functional model as an operation node; pyrnn refuses it with a message
     naming the operation and the layer it feeds (mask-computing operation nodes are accepted elsewhere)."""
-    keras = _keras()
+    keras = keras_module(3)
     L = keras.layers
     x = keras.Input(shape=(5, 3), name="x")
     scaled = x * 2.0
     y = L.LSTM(4, name="after_op")(scaled)
     model = keras.Model(x, y, name="with_op")
-    path = _save(model, tmp_path / f"with_op.{fmt}")
+    path = save_model(model, tmp_path / f"with_op.{fmt}")
     with pytest.raises(pyrnn.UnsupportedLayerError) as info:
         pyrnn.load(path)
     msg = str(info.value)
@@ -370,13 +354,13 @@ def test_keras3_operation_feeding_a_layer_is_unsupported(tmp_path, fmt):
 
 def test_cycle_in_functional_graph_is_an_error(tmp_path):
     """A hand-edited config whose nodes form a cycle gives a ModelFormatError, not a hang or a crash."""
-    keras = _keras()
+    keras = keras_module(3)
     L = keras.layers
     x = keras.Input(shape=(5, 3), name="x")
     a = L.Dense(3, name="a")(x)
     b = L.Dense(3, name="b")(a)
     model = keras.Model(x, b, name="cyclic")
-    path = _save(model, tmp_path / "cyclic.keras")
+    path = save_model(model, tmp_path / "cyclic.keras")
     with zipfile.ZipFile(path) as zf:
         entries = {n: zf.read(n) for n in zf.namelist()}
     cfg = json.loads(entries["config.json"])
@@ -394,7 +378,7 @@ def test_cycle_in_functional_graph_is_an_error(tmp_path):
 
 def test_mixed_precision_policy_is_refused(tmp_path):
     """A mixed_float16 dtype policy computes in float16 in Keras; pyrnn refuses it rather than disagree."""
-    keras = _keras()
+    keras = keras_module(3)
     L = keras.layers
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -402,7 +386,7 @@ def test_mixed_precision_policy_is_refused(tmp_path):
                                  name="mixed")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    path = _save(model, tmp_path / "mixed.keras")
+    path = save_model(model, tmp_path / "mixed.keras")
     with pytest.raises(pyrnn.UnsupportedLayerError) as info:
         pyrnn.load(path)
     msg = str(info.value)

@@ -1,5 +1,5 @@
 """The README's examples as a user would write them; `mypy --strict` must accept this file
-(tests/test_user_messages.py runs it). It is type-checked, never executed."""
+(tests/usability/test_user_messages.py runs it). It is type-checked, never executed."""
 
 import numpy as np
 

@@ -29,21 +29,24 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+pytestmark = pytest.mark.sanitizer  # minutes of rebuild: run with `pytest -m sanitizer` (.ci/run does)
+
+TESTS = Path(__file__).resolve().parent.parent
+REPO = TESTS.parent
 SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
 
 # TF-free: the float64 oracle parity suite (all cells, masks, go_backwards, bidirectional, every ISA
 # tier through the `isa` fixture, hypothesis shapes), bad input, threads/ISA (incl. PYRNN_ISA in
 # subprocesses and fork) and whole-model checks on the shipped demo model.
-CORE_SUITES = ["test_oracle_parity.py", "test_bad_input.py", "test_threads_and_isa.py", "_sanitized_run.py"]
+CORE_SUITES = ["layers/test_oracle_parity.py", "layers/test_bad_input.py", "reliability/test_threads_and_isa.py",
+               "_sanitized_run.py"]
 # Need TensorFlow/Keras to build the models they load: Keras parity, the model zoo (loader, native
 # graph, CLI), streaming/stateful models, loader errors and from_keras.
 # Not test_fuzz_files.py: its loader sandbox sets RLIMIT_AS = 4 GiB, and an ASan process (terabytes of
 # reserved shadow memory) then cannot map anything ("ERROR: Failed to mmap"); it would also take more
 # than 4 minutes under ASan. _sanitized_run.py has a small damaged-file check instead.
-MODEL_SUITES = ["test_keras_parity.py", "test_zoo.py", "test_streaming.py", "test_model_errors.py",
-                "test_keras_interop.py"]
+MODEL_SUITES = ["layers/test_keras_parity.py", "models/test_zoo.py", "streaming/test_streaming.py",
+                "models/test_model_errors.py", "layers/test_keras_interop.py"]
 
 SANITIZER_REPORT = re.compile(
     r"ERROR: AddressSanitizer|AddressSanitizer: CHECK failed|ERROR: LeakSanitizer|: runtime error: "
@@ -52,7 +55,7 @@ SANITIZER_REPORT = re.compile(
 MARKER = "PYRNN-SANITIZED-CORE:"
 
 CHECK_PLUGIN = '''\
-"""pytest plugin for tests/test_sanitizers.py: refuse to run unless pyrnn is the sanitized build."""
+"""pytest plugin for tests/reliability/test_sanitizers.py: refuse to run unless pyrnn is the sanitized build."""
 import os
 
 import pytest
@@ -246,7 +249,7 @@ def sanitized(toolchain, tmp_path_factory):
         filterwarnings =
             ignore::DeprecationWarning
         markers =
-            slow: long exhaustive sweeps
+            sanitizer: the sanitizer rebuild itself
         """))
     print(f"\nsanitized build: {build_s:.0f}s; venv + package: {time.perf_counter() - t0:.1f}s ({sos[0]})")
     return types.SimpleNamespace(root=root, python=str(python), site=str(site_dir), tc=tc, build_s=build_s)
@@ -254,7 +257,7 @@ def sanitized(toolchain, tmp_path_factory):
 
 def _run_suites(san, group, files, timeout):
     logs = san.root / f"logs-{group}"
-    paths = [str(HERE / f) for f in files]
+    paths = [str(TESTS / f) for f in files]
     cmd = [san.python, "-m", "pytest", *paths, "-c", str(san.root / "pytest.ini"), f"--rootdir={REPO}",
            "--import-mode=importlib", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "_pyrnn_sanitized_check",
            "--capture=sys",  # fd 2 stays the real stderr: a report printed just before an abort is kept
@@ -308,5 +311,5 @@ def test_model_suites_under_sanitizers(sanitized):
     """Keras parity, the model zoo (loader, native graph, CLI), streaming and loader errors."""
     if find_spec("tensorflow") is None or find_spec("keras") is None:
         pytest.skip("TensorFlow/Keras are not installed: the model suites build their models with Keras")
-    files = [f for f in MODEL_SUITES if (HERE / f).exists()]
+    files = [f for f in MODEL_SUITES if (TESTS / f).exists()]
     _run_suites(sanitized, "model", files, timeout=900)

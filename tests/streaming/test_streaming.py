@@ -10,9 +10,9 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import assert_parity, save_model
 
 import pyrnn
-from conftest import assert_parity
 
 keras = pytest.importorskip("keras")
 L = keras.layers
@@ -22,12 +22,6 @@ def _seeded(model, seed=0):
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-0.5, 0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
     return model
-
-
-def _save(model, tmp_path, name):
-    path = str(tmp_path / f"{name}.keras")
-    model.save(path)
-    return path
 
 
 def _masked_input(B, T, F, seed=1):
@@ -54,7 +48,7 @@ def test_stream_steps_and_chunks_match_whole_sequence(tmp_path, cell, masked):
     model = _seeded(keras.Sequential(layers))
     x = _masked_input(3, 11, 3)
     ref = np.asarray(model(x))  # (3, 11, 2)
-    m = pyrnn.load(_save(model, tmp_path, cell))
+    m = pyrnn.load(save_model(model, tmp_path / f"{cell}.keras"))
     s = m.stream(batch_size=3)
     steps = np.stack([s.step(x[:, t]) for t in range(x.shape[1])], axis=1)
     assert_parity(steps, ref)
@@ -69,7 +63,7 @@ def test_stacked_stream_with_last_output_head(tmp_path):
     model = _seeded(keras.Sequential([keras.Input((None, 2)), L.Masking(), L.LSTM(5, return_sequences=True),
                                       L.GRU(4, return_sequences=True), L.SimpleRNN(3), L.Dense(1)]))
     x = _masked_input(3, 9, 2)
-    s = pyrnn.load(_save(model, tmp_path, "stacked")).stream(3)
+    s = pyrnn.load(save_model(model, tmp_path / "stacked.keras")).stream(3)
     for t in range(x.shape[1]):
         got = s.step(x[:, t])
         assert_parity(got, np.asarray(model(x[:, : t + 1])))
@@ -81,7 +75,7 @@ def test_embedding_stream_takes_ids(tmp_path):
     ids = np.random.default_rng(2).integers(1, 20, size=(2, 8))
     ids[0, :3] = 0
     ref = np.asarray(model(ids))
-    s = pyrnn.load(_save(model, tmp_path, "emb")).stream(2)
+    s = pyrnn.load(save_model(model, tmp_path / "emb.keras")).stream(2)
     got = np.stack([s.step(ids[:, t]) for t in range(8)], axis=1)
     assert_parity(got, ref)
 
@@ -89,7 +83,7 @@ def test_embedding_stream_takes_ids(tmp_path):
 def test_state_round_trip_and_row_reset(tmp_path):
     model = _seeded(keras.Sequential([keras.Input((None, 3)), L.LSTM(6, return_sequences=True, name="lstm"),
                                       L.Dense(2)]))
-    m = pyrnn.load(_save(model, tmp_path, "rt"))
+    m = pyrnn.load(save_model(model, tmp_path / "rt.keras"))
     x = _masked_input(3, 10, 3)
     a = m.stream(3)
     a.feed(x[:, :6])
@@ -116,7 +110,7 @@ def test_state_round_trip_and_row_reset(tmp_path):
 
 def test_independent_streams_in_threads(tmp_path):
     model = _seeded(keras.Sequential([keras.Input((None, 3)), L.GRU(8, return_sequences=True), L.Dense(2)]))
-    m = pyrnn.load(_save(model, tmp_path, "thr"))
+    m = pyrnn.load(save_model(model, tmp_path / "thr.keras"))
     xs = [_masked_input(2, 30, 3, seed=s) for s in range(4)]
     serial = [np.stack([st.step(x[:, t]) for t in range(30)], 1) for st, x in ((m.stream(2), x) for x in xs)]
     results = [None] * 4
@@ -145,7 +139,7 @@ def test_independent_streams_in_threads(tmp_path):
 )
 def test_models_that_cannot_stream_say_why(tmp_path, layer, why):
     model = keras.Sequential([keras.Input((None, 3)), layer(), L.LSTM(2)])
-    m = pyrnn.load(_save(model, tmp_path, "nostream"))
+    m = pyrnn.load(save_model(model, tmp_path / "nostream.keras"))
     with pytest.raises(ValueError, match=why) as info:
         m.stream(1)
     assert "cannot stream" in str(info.value)
@@ -164,7 +158,7 @@ def test_keras_stateful_model_matches_across_calls(tmp_path, cell):
     model = _seeded(keras.Sequential([keras.Input(batch_shape=(3, None, 2)), L.Masking(),
                                       make(5, stateful=True, return_sequences=True), make(4, stateful=True),
                                       L.Dense(2)]))
-    path = _save(model, tmp_path, f"stateful_{cell}")
+    path = save_model(model, tmp_path / f"stateful_{cell}.keras")
     m = pyrnn.load(path)
     assert m.stateful
     x = _masked_input(3, 12, 2)
@@ -193,8 +187,9 @@ def test_keras_stateful_model_matches_across_calls(tmp_path, cell):
 def test_tf_keras_stateful_model(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
     K = tf_keras.layers
-    model = _seeded(tf_keras.Sequential([K.LSTM(4, stateful=True, return_sequences=True, batch_input_shape=(2, None, 3)),
-                                         K.GRU(3, stateful=True), K.Dense(1)]))
+    model = _seeded(tf_keras.Sequential([
+        K.LSTM(4, stateful=True, return_sequences=True, batch_input_shape=(2, None, 3)),
+        K.GRU(3, stateful=True), K.Dense(1)]))
     path = str(tmp_path / "k2_stateful.h5")
     model.save(path)
     m = pyrnn.load(path)
