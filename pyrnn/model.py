@@ -5,6 +5,8 @@ validates the inputs and runs the entire model in one call into C++ with the GIL
 released, so several threads can share one model.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import time
