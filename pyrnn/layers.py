@@ -15,7 +15,7 @@ from typing import Any, List, Optional, Sequence, Type, TypeVar, Union
 import numpy as np
 
 from . import _core, keras_objects
-from ._recurrent import KINDS, MERGE_MODE_CODES, RecurrentKind, arguments_from_config, as_float_array, build_native
+from ._recurrent import KINDS, MERGE_MODES, RecurrentKind, arguments_from_config, as_float_array, build_native
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -411,7 +411,7 @@ class Bidirectional:
                 f"{owner}: forward and backward layers need different go_backwards values, "
                 f"both have go_backwards={forward.go_backwards}"
             )
-        if merge_mode not in MERGE_MODE_CODES:
+        if merge_mode not in MERGE_MODES:
             raise ValueError(
                 f"{owner}: unknown merge_mode {merge_mode!r}; expected one of 'concat', 'sum', 'mul', 'ave' or None"
             )
@@ -454,7 +454,7 @@ class Bidirectional:
             if n == 2:
                 c0f, c0b = sf[1], sb[1]
         merged, yf, yb, hf, cf, hb, cb = _core.run_bidirectional(
-            fwd._impl, bwd._impl, MERGE_MODE_CODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
+            fwd._impl, bwd._impl, MERGE_MODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
         )
         outputs = [yf, yb] if self.merge_mode is None else [merged]
         if not self.return_state:
