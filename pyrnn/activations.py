@@ -28,7 +28,7 @@ _REFUSED = {
 SUPPORTED = tuple(sorted(set(Act.__members__) - {_KERAS2_ONLY} | set(_ALIASES)))
 
 
-def canonical_name(name: Optional[str], keras_version: int = 3) -> str:
+def canonical_name(name: Optional[Union[str, int]], keras_version: int = 3) -> str:
     """The definition a Keras activation name means for a Keras major version."""
     if name is None:
         return "linear"

@@ -10,7 +10,7 @@ in a CPU-only build, or without a GPU, raises a RuntimeError that says which.
 """
 
 
-from typing import Any, List, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar, Union
 
 import numpy as np
 
@@ -368,7 +368,7 @@ class GRU(_Recurrent):
         )
 
 
-_RNN_LAYERS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+_RNN_LAYERS: Dict[str, Type[_Recurrent]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 
 
 class Bidirectional:
@@ -450,6 +450,7 @@ class Bidirectional:
                 )
             sf = fwd._check_states(list(initial_state[:n]), x.shape[0], owner + " (forward)")
             sb = bwd._check_states(list(initial_state[n:]), x.shape[0], owner + " (backward)")
+            assert sf is not None and sb is not None  # None only for initial_state=None
             h0f, h0b = sf[0], sb[0]
             if n == 2:
                 c0f, c0b = sf[1], sb[1]

@@ -288,7 +288,7 @@ def _convert_guarded(source: ModelSource) -> ConvertedModel:
         raise ModelFormatError(f"{fname}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
-def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "Model":
+def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> Model:
     model = Model(source)
     if states:
         B = next(iter(states.values())).shape[0]

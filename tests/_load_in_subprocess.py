@@ -54,12 +54,12 @@ def main(zoo_dir: str) -> int:
             ys = y if isinstance(y, list) else [y]
             np.savez(os.path.join(zoo_dir, f"{case}.pyrnn.npz"), *[np.asarray(a) for a in ys])
             r["dtypes"] = [str(np.asarray(a).dtype) for a in ys]
-            _attr(r, "count_params", lambda: int(model.count_params()))
-            _attr(r, "input_shape", lambda: _shape(model.input_shape))
-            _attr(r, "output_shape", lambda: _shape(model.output_shape))
-            _attr(r, "repr", lambda: repr(model))
+            _attr(r, "count_params", lambda model=model: int(model.count_params()))
+            _attr(r, "input_shape", lambda model=model: _shape(model.input_shape))
+            _attr(r, "output_shape", lambda model=model: _shape(model.output_shape))
+            _attr(r, "repr", lambda model=model: repr(model))
 
-            def summary():
+            def summary(model=model):
                 buf = io.StringIO()
                 with contextlib.redirect_stdout(buf):
                     ret = model.summary()

@@ -18,10 +18,10 @@ import zipfile
 
 import h5py
 import numpy as np
+import oracle
 import pytest
 from conftest import assert_parity
 
-import oracle
 import pyrnn
 from pyrnn import cli
 

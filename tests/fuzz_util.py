@@ -124,8 +124,8 @@ class Loader:
     """A persistent sandboxed loader process; ``check(path)`` returns the child's result dict, or a dict
     with status "crash" (the process died: ``signal``/``returncode``) or "hang" (no answer in time)."""
 
-    def __init__(self, workdir: str, timeout: float = 20.0, pythonpath: "str | None" = None,
-                 load_timeout: "float | None" = None) -> None:
+    def __init__(self, workdir: str, timeout: float = 20.0, pythonpath: str | None = None,
+                 load_timeout: float | None = None) -> None:
         self.workdir = workdir
         self.pythonpath = pythonpath
         self.load_timeout = load_timeout  # PYRNN_LOAD_TIMEOUT for the loader (None: pyrnn's default)
@@ -185,7 +185,7 @@ class Loader:
             self.proc.wait()
             self.proc = None
 
-    def check(self, path: str, predict: bool = True, timeout: "float | None" = None) -> dict:
+    def check(self, path: str, predict: bool = True, timeout: float | None = None) -> dict:
         if self.proc is None or self.proc.poll() is not None:
             self._kill()
             self._start()
@@ -218,7 +218,7 @@ class Loader:
         self.proc = None
 
 
-def violation(res: dict, *, max_secs: float = 15.0, max_rss_growth_mb: "float | None" = None) -> "str | None":
+def violation(res: dict, *, max_secs: float = 15.0, max_rss_growth_mb: float | None = None) -> str | None:
     """None when the result honours the contract, else a one-line description of what went wrong."""
     name = os.path.basename(res["path"])
     st = res["status"]
@@ -296,13 +296,13 @@ def stored(name: str, data: bytes):
     return (name, 0, data, zlib.crc32(data), len(data), len(data))
 
 
-def deflated(name: str, data: bytes, declared: "int | None" = None):
+def deflated(name: str, data: bytes, declared: int | None = None):
     co = zlib.compressobj(9, zlib.DEFLATED, -15)
     comp = co.compress(data) + co.flush()
     return (name, 8, comp, zlib.crc32(data), len(comp), len(data) if declared is None else declared)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _repeat_crc(prefix: bytes, byte: bytes, chunk: int, n: int) -> int:
     block = byte * chunk
     crc = zlib.crc32(prefix)
@@ -311,7 +311,7 @@ def _repeat_crc(prefix: bytes, byte: bytes, chunk: int, n: int) -> int:
     return crc
 
 
-def deflate_bomb(name: str, total: int, byte: bytes = b"\0", declared: "int | None" = None, chunk: int = 1 << 20,
+def deflate_bomb(name: str, total: int, byte: bytes = b"\0", declared: int | None = None, chunk: int = 1 << 20,
                  prefix: bytes = b""):
     """An entry that inflates to ``prefix + byte * total`` (total a multiple of chunk) from a few MB, built
     without compressing ``total`` bytes: after a full flush deflate restarts, so one compressed chunk repeats."""

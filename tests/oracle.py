@@ -67,7 +67,8 @@ ACTIVATIONS = {
     "sparse_sigmoid": lambda x: np.where(x <= -1, 0.0, np.where(x >= 1, 1.0, 0.5 * (x + 1))),
     "squareplus": lambda x: (x + np.sqrt(x * x + 4.0)) / 2.0,
     "softmax": _softmax,
-    "log_softmax": lambda x: x - x.max(-1, keepdims=True) - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)),
+    "log_softmax": lambda x: (x - x.max(-1, keepdims=True)
+                              - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True))),
     "sparsemax": _sparsemax,
 }
 

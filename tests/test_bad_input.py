@@ -64,14 +64,16 @@ def test_mask_shape_and_dtype(lstm):
 def test_weight_shapes_are_checked():
     rng = np.random.default_rng(0)
     k, r, b = make_weights("LSTM", 3, 4, rng)
-    with pytest.raises(ValueError, match=r"LSTM 'lstm': recurrent_kernel must have shape \(units, 4\*units\), got \(4, 12\)"):
+    with pytest.raises(ValueError,
+                       match=r"LSTM 'lstm': recurrent_kernel must have shape \(units, 4\*units\), got \(4, 12\)"):
         pyrnn.LSTM(k, r[:, :12], b)
     with pytest.raises(ValueError, match=r"kernel must have shape \(input_dim, 16\) for units=4, got \(3, 12\)"):
         pyrnn.LSTM(k[:, :12], r, b)
     with pytest.raises(ValueError, match=r"bias must have shape \(16,\), got \(15,\)"):
         pyrnn.LSTM(k, r, b[:15])
     gk, gr, gb = make_weights("GRU", 3, 4, rng, reset_after=True)
-    with pytest.raises(ValueError, match=r"bias must have shape \(12,\), got \(2, 12\).*reset_after=True has a \(2, 3\*units\)"):
+    with pytest.raises(ValueError,
+                       match=r"bias must have shape \(12,\), got \(2, 12\).*reset_after=True has a \(2, 3\*units\)"):
         pyrnn.GRU(gk, gr, gb, reset_after=False)
 
 

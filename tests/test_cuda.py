@@ -15,13 +15,12 @@ import subprocess
 import sys
 
 import numpy as np
+import oracle
 import pytest
+from conftest import make_weights, rel_err
 
 import pyrnn
 from pyrnn import _core
-
-import oracle
-from conftest import make_weights, rel_err
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_GPU = bool(_core.cuda_compiled) and _core.cuda_device_count() > 0
@@ -64,8 +63,9 @@ def test_cuda_sources_compile(tmp_path):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout}\n{r.stderr}"
     # The bindings' CUDA branch, compiled as plain C++ (syntax and types only).
-    import pybind11
     import sysconfig
+
+    import pybind11
 
     cmd = ["g++", "-std=c++17", "-fsyntax-only", "-DPYRNN_WITH_CUDA", "-Wall", "-Wextra", "-Werror",
            "-I", os.path.join(ROOT, "csrc/include"), "-I", pybind11.get_include(),

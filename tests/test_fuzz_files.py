@@ -36,10 +36,9 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 hypothesis = pytest.importorskip("hypothesis")
+import fuzz_util as fu  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import fuzz_util as fu  # noqa: E402
 
 ENTRIES = ["lstm_dense", "conv_pool_lstm", "emb_bilstm_lstm", "encoder_decoder", "td_nested", "multi_io_merges"]
 HYP = dict(deadline=None, derandomize=True, database=None,

@@ -7,10 +7,10 @@ against the float64 oracle (a second, independent witness).
 from __future__ import annotations
 
 import numpy as np
+import oracle
 import pytest
 from conftest import assert_parity, each_tier, make_mask, make_weights
 
-import oracle
 import pyrnn
 
 keras_ref = pytest.importorskip("keras_ref")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import oracle
 import pytest
 from conftest import GATES, assert_parity, make_mask, make_weights
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import oracle
 import pyrnn
 
 KINDS = [("SimpleRNN", True), ("LSTM", True), ("GRU", True), ("GRU", False)]
@@ -93,13 +93,14 @@ def test_bidirectional(isa, kind, merge_mode, return_sequences):
 @pytest.mark.parametrize("name", sorted(set(oracle.ACTIVATIONS) - {"hard_sigmoid_keras2"}))
 def test_every_activation_in_a_cell(isa, name):
     rng = np.random.default_rng(5)
-    for kind, G in GATES.items():
+    for kind in GATES:
         w = make_weights(kind, 3, 12, rng, rec_scale=0.5)
         steps = 3 if name == "exponential" else 8  # e^x feeds back into itself: keep it finite
         x = rng.normal(size=(3, steps, 3)).astype(np.float32)
         opts = dict(return_sequences=True, return_state=True, activation=name)
         if kind != "SimpleRNN":
-            opts["recurrent_activation"] = name if name in ("hard_sigmoid", "sigmoid", "softmax", "sparsemax") else "sigmoid"
+            gate_like = ("hard_sigmoid", "sigmoid", "softmax", "sparsemax")
+            opts["recurrent_activation"] = name if name in gate_like else "sigmoid"
         layer = getattr(pyrnn, kind)(*w, **opts)
         ref = oracle.rnn(kind, x, *w, **opts)
         assert_parity(layer(x), ref)

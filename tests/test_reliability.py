@@ -11,13 +11,13 @@ import pickle
 import threading
 
 import numpy as np
+import oracle
 import pytest
+from conftest import GATES, assert_parity, make_weights, rel_err
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import oracle
 import pyrnn
-from conftest import GATES, assert_parity, make_weights, rel_err
 from pyrnn.keras_files import ModelSource
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
@@ -191,8 +191,8 @@ def test_oversized_work_is_refused_before_allocating():
     f32 = "float32"
     layers = [{"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "dtype": f32, "name": "v"}},
               {"class_name": "RepeatVector", "config": {"name": "rep", "trainable": True, "dtype": f32, "n": 2**40}}]
-    hostile = pyrnn.Model(ModelSource("hostile", {"class_name": "Sequential", "config": {"name": "h", "layers": layers}},
-                                      "3", {}, "object"))
+    config = {"class_name": "Sequential", "config": {"name": "h", "layers": layers}}
+    hostile = pyrnn.Model(ModelSource("hostile", config, "3", {}, "object"))
     with pytest.raises(ValueError, match="layer 'rep'"):
         hostile.predict(np.ones((2, 3), np.float32))
 

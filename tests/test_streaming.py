@@ -10,9 +10,9 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import assert_parity
 
 import pyrnn
-from conftest import assert_parity
 
 keras = pytest.importorskip("keras")
 L = keras.layers
@@ -193,8 +193,9 @@ def test_keras_stateful_model_matches_across_calls(tmp_path, cell):
 def test_tf_keras_stateful_model(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
     K = tf_keras.layers
-    model = _seeded(tf_keras.Sequential([K.LSTM(4, stateful=True, return_sequences=True, batch_input_shape=(2, None, 3)),
-                                         K.GRU(3, stateful=True), K.Dense(1)]))
+    model = _seeded(tf_keras.Sequential([
+        K.LSTM(4, stateful=True, return_sequences=True, batch_input_shape=(2, None, 3)),
+        K.GRU(3, stateful=True), K.Dense(1)]))
     path = str(tmp_path / "k2_stateful.h5")
     model.save(path)
     m = pyrnn.load(path)

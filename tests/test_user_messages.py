@@ -46,7 +46,8 @@ def test_missing_batch_axis_is_named():
     model = pyrnn.load(DEMO)
     one = np.load(DEMO_X)[0]  # (24, 1): one sample
     with pytest.raises(ValueError, match=r"must have shape \(None, 24, 1\) \(None: any size\), got \(24, 1\); the "
-                                         r"batch axis is missing: for one sample pass x\[None\] \(shape \(1, 24, 1\)\)"):
+                                         r"batch axis is missing: for one sample pass x\[None\] "
+                                         r"\(shape \(1, 24, 1\)\)"):
         model.predict(one)
     with pytest.raises(ValueError, match=r"got \(24, 2\)$"):  # a wrong shape that is not a missing axis: no hint
         model.predict(np.zeros((24, 2), np.float32))

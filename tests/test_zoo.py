@@ -24,8 +24,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 tf_keras = pytest.importorskip("tf_keras")
 
-import pyrnn  # noqa: E402
 import zoo  # noqa: E402
+
+import pyrnn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER = os.path.join(HERE, "_load_in_subprocess.py")
@@ -123,7 +124,8 @@ def _pyrnn_out(zoo_run, case_id, r):
 
 def test_loader_subprocess_never_imports_tensorflow(zoo_run):
     heavy = zoo_run.results.get("__heavy_modules__")
-    assert heavy is not None, f"loader subprocess crashed (rc={zoo_run.proc.returncode}):\n{zoo_run.proc.stderr[-3000:]}"
+    assert heavy is not None, (f"loader subprocess crashed (rc={zoo_run.proc.returncode}):\n"
+                               f"{zoo_run.proc.stderr[-3000:]}")
     assert heavy == [], f"pyrnn.load imported {heavy[:10]}"
     assert zoo_run.proc.returncode == 0, zoo_run.proc.stderr[-3000:]
     # The subprocess used the installed package, not a source tree on sys.path.
@@ -343,5 +345,5 @@ def test_zz_report_worst_errors(zoo_run):
     timings = {k: v.get("total_s") for k, v in zoo_run.results.items() if isinstance(v, dict) and "total_s" in v}
     if timings:
         lines.append(f"loader subprocess: {len(timings)} files, {sum(timings.values()):.2f}s load+predict in total")
-    warnings.warn(ZooReport("\n".join(lines)))
+    warnings.warn(ZooReport("\n".join(lines)), stacklevel=1)
     assert rel_err(np.zeros(1, np.float32), np.zeros(1)) == 0.0

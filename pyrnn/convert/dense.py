@@ -63,7 +63,9 @@ def fused_activation(cv: Converter, layer: KerasLayer) -> Tuple[Act, Optional[Di
 def activation_after(cv: Converter, layer: KerasLayer, act: Dict[str, Any], x: Sym) -> Sym:
     """An activation given as a layer object inside Dense/Conv1D/Activation."""
     sub = KerasLayer(str(act.get("class_name")), f"{layer.name}.activation", act.get("config") or {}, [])
-    return layer_type(sub.cls).emit(cv, sub, [x], {})[0]
+    kind = layer_type(sub.cls)
+    assert kind is not None and kind.emit is not None, sub.cls  # only _ACTIVATION_LAYERS get here
+    return kind.emit(cv, sub, [x], {})[0]
 
 
 @converts("Dense", weights=kernel_bias_count, stepwise=True, check=check_activation_option)
@@ -114,8 +116,8 @@ def _relu(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) 
         y = cv.plan.new(x.shape, x.mask)
         cv.plan.emit("activation", layer.name, [x.slot], [y.slot], resolve("relu", cv.keras_major))
         return [y]
-    return _param_activation(cv, layer, x, ParamActKind.relu, float("nan") if max_value is None else float(max_value), slope,
-                             threshold)
+    cap = float("nan") if max_value is None else float(max_value)
+    return _param_activation(cv, layer, x, ParamActKind.relu, cap, slope, threshold)
 
 
 @converts("LeakyReLU", stepwise=True)

@@ -48,7 +48,8 @@ def _merge(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any])
                                            for i, (a, b) in enumerate(zip(s.shape, ins[0].shape))):
                 raise cv.error(layer, "inputs of shapes " + ", ".join(shape_str(s.shape) for s in ins)
                                + f" cannot be concatenated on axis {axis}")
-        total = sum(s.shape[axis] for s in ins) if all(s.shape[axis] is not None for s in ins) else None
+        sizes = [s.shape[axis] for s in ins]
+        total = sum(d for d in sizes if d is not None) if None not in sizes else None
         shape = ins[0].shape[:axis] + (total,) + ins[0].shape[axis + 1:]
     else:
         for s in ins[1:]:
@@ -80,16 +81,18 @@ def _merged_mask(cv: Converter, layer: KerasLayer, ins: List[Sym], axis: int, ra
                 "is not supported"
             )
         y = cv.plan.new((ins[0].shape[0], None))
-        cv.plan.emit("merge", layer.name + ".mask", [m.slot for m in masks], [y.slot], MergeKind.concatenate, 1)
+        slots = [m.slot for m in masks if m is not None]  # all present: checked above
+        cv.plan.emit("merge", layer.name + ".mask", slots, [y.slot], MergeKind.concatenate, 1)
         return y
+    present = [m for m in masks if m is not None]
     if cv.keras_major >= 3:
         # Keras 3: merges OR the masks (none if any input is unmasked); Concatenate
         # ORs them with all-true masks for unmasked inputs: then every step is valid.
-        if any(m is None for m in masks):
+        if len(present) != len(masks):
             return None
-        present, any_ = masks, True
+        any_ = True
     else:  # tf-keras: AND over the masks present
-        present, any_ = [m for m in masks if m is not None], False
+        any_ = False
     if len(present) == 1:
         return present[0]
     y = cv.plan.new(present[0].shape)
