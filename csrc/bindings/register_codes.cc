@@ -104,8 +104,9 @@ void register_codes(py::module_& m) {
   static_assert(static_cast<int>(ConvPad::kCount) == 3, "register every ConvPad member above");
   static_assert(static_cast<int>(CellKind::kCount) == 3, "register every CellKind member above");
 
-  m.def("gate_count", [](CellKind k) { return gate_count(k); }, py::arg("kind"),
-        "Gates per cell: weights are gate_count * units wide (SimpleRNN 1, LSTM 4, GRU 3).");
+  m.def(
+      "gate_count", [](CellKind k) { return gate_count(k); }, py::arg("kind"),
+      "Gates per cell: weights are gate_count * units wide (SimpleRNN 1, LSTM 4, GRU 3).");
   m.def(
       "window_length",
       [](int64_t steps, int64_t size, int64_t stride, int64_t dilation, ConvPad pad) {

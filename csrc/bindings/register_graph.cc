@@ -102,8 +102,10 @@ void register_graph(py::module_& m) {
           },
           "layer"_a, py::kw_only(), "x"_a, "y"_a, "mask"_a = -1, "table"_a, "mask_zero"_a)
       .def(
-          "masking", [](Graph& g, std::string l, int x, int y, int mask,
-                        float value) { add_op<MaskingOp>(g, l, {x}, {y, mask}, value); },
+          "masking",
+          [](Graph& g, std::string l, int x, int y, int mask, float value) {
+            add_op<MaskingOp>(g, l, {x}, {y, mask}, value);
+          },
           "layer"_a, py::kw_only(), "x"_a, "y"_a, "mask"_a, "mask_value"_a)
       .def(
           "rnn",
@@ -117,8 +119,8 @@ void register_graph(py::module_& m) {
       .def(
           "bidirectional",
           [](Graph& g, std::string l, std::shared_ptr<RecurrentLayer> f, std::shared_ptr<RecurrentLayer> b,
-             MergeMode mode, int x, int y, int mask, int h0f, int c0f, int h0b, int c0b, int y_backward, int hf,
-             int cf, int hb, int cb) {
+             MergeMode mode, int x, int y, int mask, int h0f, int c0f, int h0b, int c0b, int y_backward, int hf, int cf,
+             int hb, int cb) {
             if ((mode == MergeMode::None) != (y_backward >= 0))
               throw std::invalid_argument("bidirectional: y_backward is the second output of merge_mode none only");
             add_op<BidirectionalOp>(g, l, {x, mask, h0f, c0f, h0b, c0b}, {y, y_backward, hf, cf, hb, cb},

@@ -48,8 +48,8 @@ void register_stream(py::module_& m) {
              return result;
            })
       .def(
-          "set_state", [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); }, py::arg("index"),
-          py::arg("value"))
+          "set_state", [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); },
+          py::arg("index"), py::arg("value"))
       .def("reset", &Stream::reset, py::arg("rows"));
 }
 
