@@ -34,6 +34,6 @@ nox.options.error_on_missing_interpreters = False
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    session.install(".", "pytest>=7", "hypothesis>=6", "pybind11>=2.12", "mypy>=1.8")
+    session.install(".", "pytest>=7", "hypothesis>=6", "pybind11>=3.0", "mypy>=1.8")
     session.run("pytest", "-p", "no:cacheprovider", "-W", "error::DeprecationWarning", *CORE_TESTS,
                 *session.posargs)

@@ -34,7 +34,7 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(n)
 
 
-def set_memory_limit(nbytes: "int | None") -> None:
+def set_memory_limit(nbytes: int | None) -> None:
     """Largest intermediate tensor one model call may allocate, in bytes (None: the
     machine's physical memory, the default). A call that would need more fails with a
     ValueError naming the layer before allocating it; predict's batch_size splits it."""

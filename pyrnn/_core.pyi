@@ -1,12 +1,96 @@
-"""Type stub of the native core (private; use the classes in pyrnn)."""
+"""Type stub of the native core (private; use the classes in pyrnn).
 
-from typing import List, Optional, Tuple
+Checked against the built module by ``python -m mypy.stubtest pyrnn._core``
+(tests/test_typing.py). The enums are the contract between Python and C++
+(csrc/include/pyrnn/codes.h, registered in csrc/bindings/register_codes.cc): Python
+passes their members, never integers.
+"""
+
+import enum
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 cuda_compiled: bool
+
+# -- the enums of csrc/include/pyrnn/codes.h ------------------------------------------
+
+class CellKind(enum.Enum):
+    simple_rnn = 0
+    lstm = 1
+    gru = 2
+
+class Act(enum.Enum):
+    linear = 0
+    tanh = 1
+    sigmoid = 2
+    hard_sigmoid = 3
+    hard_sigmoid_keras2 = 4
+    relu = 5
+    relu6 = 6
+    leaky_relu = 7
+    elu = 8
+    selu = 9
+    softplus = 10
+    softsign = 11
+    silu = 12
+    gelu = 13
+    exponential = 14
+    hard_silu = 15
+    mish = 16
+    hard_tanh = 17
+    log_sigmoid = 18
+    celu = 19
+    tanh_shrink = 20
+    soft_shrink = 21
+    hard_shrink = 22
+    sparse_plus = 23
+    sparse_sigmoid = 24
+    squareplus = 25
+    softmax = 26
+    log_softmax = 27
+    sparsemax = 28
+
+class MergeMode(enum.Enum):
+    concat = 0
+    sum = 1
+    mul = 2
+    ave = 3
+    none = 4
+
+class MergeKind(enum.Enum):
+    add = 0
+    subtract = 1
+    multiply = 2
+    average = 3
+    maximum = 4
+    minimum = 5
+    concatenate = 6
+
+class ParamActKind(enum.Enum):
+    relu = 0
+    leaky_relu = 1
+    elu = 2
+    prelu = 3
+
+class PoolKind(enum.Enum):
+    max = 0
+    average = 1
+
+class ConvPad(enum.Enum):
+    valid = 0
+    same = 1
+    causal = 2
+
+# -- rules Python asks C++ for ---------------------------------------------------------
+
+def gate_count(kind: CellKind) -> int: ...
+def window_length(steps: int, size: int, stride: int, dilation: int, pad: ConvPad) -> int: ...
+def reshape_target(per_sample: int, target: Sequence[int]) -> Optional[List[int]]: ...
+
+# -- configuration ---------------------------------------------------------------------
 
 def compiled_isas() -> List[str]: ...
 def supported_isas() -> List[str]: ...
@@ -18,14 +102,19 @@ def num_threads() -> int: ...
 def set_memory_limit(bytes: int) -> None: ...
 def memory_limit() -> int: ...
 def release_memory() -> int: ...
-def activation(code: int, x: npt.ArrayLike) -> np.ndarray: ...
+def activation(act: Act, x: npt.ArrayLike) -> np.ndarray: ...
 
-class RecurrentLayer:
+# pybind11's classes have the metaclass pybind11_builtins.pybind11_type (private here).
+class _pybind11_type(type): ...
+
+# -- recurrent layers ------------------------------------------------------------------
+
+class RecurrentLayer(metaclass=_pybind11_type):
     def __init__(
         self,
-        kind: int,
-        act: int,
-        rec_act: int,
+        kind: CellKind,
+        act: Act,
+        rec_act: Act,
         reset_after: bool,
         go_backwards: bool,
         return_sequences: bool,
@@ -50,12 +139,12 @@ class RecurrentLayer:
 def cuda_device_count() -> int: ...
 def cuda_runtime_info() -> str: ...
 
-class CudaRecurrentLayer:
+class CudaRecurrentLayer(metaclass=_pybind11_type):
     def __init__(
         self,
-        kind: int,
-        act: int,
-        rec_act: int,
+        kind: CellKind,
+        act: Act,
+        rec_act: Act,
         reset_after: bool,
         go_backwards: bool,
         return_sequences: bool,
@@ -78,7 +167,7 @@ class CudaRecurrentLayer:
 def run_bidirectional(
     forward: RecurrentLayer,
     backward: RecurrentLayer,
-    merge_mode: int,
+    merge_mode: MergeMode,
     x: npt.ArrayLike,
     mask: Optional[npt.ArrayLike] = None,
     h0f: Optional[npt.ArrayLike] = None,
@@ -86,3 +175,131 @@ def run_bidirectional(
     h0b: Optional[npt.ArrayLike] = None,
     c0b: Optional[npt.ArrayLike] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+# -- the model plan --------------------------------------------------------------------
+# Ops with one input and one output take (layer, ins, outs, ...) slot lists; ops whose
+# slots have roles take each slot by keyword (-1: absent).
+
+class Graph(metaclass=_pybind11_type):
+    def __init__(self) -> None: ...
+    @property
+    def num_inputs(self) -> int: ...
+    @property
+    def num_ops(self) -> int: ...
+    def dense(
+        self,
+        layer: str,
+        ins: Sequence[int],
+        outs: Sequence[int],
+        kernel: npt.ArrayLike,
+        bias: Optional[npt.ArrayLike],
+        act: Act,
+    ) -> None: ...
+    def activation(self, layer: str, ins: Sequence[int], outs: Sequence[int], act: Act) -> None: ...
+    def param_activation(
+        self,
+        layer: str,
+        ins: Sequence[int],
+        outs: Sequence[int],
+        kind: ParamActKind,
+        a: float,
+        b: float,
+        c: float,
+        param: Optional[npt.ArrayLike] = None,
+    ) -> None: ...
+    def affine(
+        self, layer: str, ins: Sequence[int], outs: Sequence[int], scale: npt.ArrayLike, shift: npt.ArrayLike
+    ) -> None: ...
+    def layer_norm(
+        self,
+        layer: str,
+        ins: Sequence[int],
+        outs: Sequence[int],
+        size: int,
+        gamma: Optional[npt.ArrayLike],
+        beta: Optional[npt.ArrayLike],
+        eps: float,
+        rms: bool,
+    ) -> None: ...
+    def embedding(
+        self, layer: str, *, x: int, y: int, mask: int = -1, table: npt.ArrayLike, mask_zero: bool
+    ) -> None: ...
+    def masking(self, layer: str, *, x: int, y: int, mask: int, mask_value: float) -> None: ...
+    def rnn(
+        self,
+        layer: str,
+        rnn: RecurrentLayer,
+        *,
+        x: int,
+        y: int,
+        mask: int = -1,
+        h0: int = -1,
+        c0: int = -1,
+        prev0: int = -1,
+        h: int = -1,
+        c: int = -1,
+        prev: int = -1,
+    ) -> None: ...
+    def bidirectional(
+        self,
+        layer: str,
+        forward: RecurrentLayer,
+        backward: RecurrentLayer,
+        merge_mode: MergeMode,
+        *,
+        x: int,
+        y: int,
+        mask: int = -1,
+        h0f: int = -1,
+        c0f: int = -1,
+        h0b: int = -1,
+        c0b: int = -1,
+        y_backward: int = -1,
+        hf: int = -1,
+        cf: int = -1,
+        hb: int = -1,
+        cb: int = -1,
+    ) -> None: ...
+    def reshape(self, layer: str, ins: Sequence[int], outs: Sequence[int], target: Sequence[int]) -> None: ...
+    def permute(self, layer: str, ins: Sequence[int], outs: Sequence[int], perm: Sequence[int]) -> None: ...
+    def repeat(self, layer: str, ins: Sequence[int], outs: Sequence[int], n: int) -> None: ...
+    def merge(self, layer: str, ins: Sequence[int], outs: Sequence[int], kind: MergeKind, axis: int) -> None: ...
+    def masked_merge(
+        self, layer: str, *, inputs: Sequence[int], masks: Sequence[int], y: int, kind: MergeKind
+    ) -> None: ...
+    def mask_combine(self, layer: str, ins: Sequence[int], outs: Sequence[int], any: bool) -> None: ...
+    def conv1d(
+        self,
+        layer: str,
+        ins: Sequence[int],
+        outs: Sequence[int],
+        kernel: npt.ArrayLike,
+        bias: Optional[npt.ArrayLike],
+        stride: int,
+        dilation: int,
+        pad: ConvPad,
+        act: Act,
+    ) -> None: ...
+    def pool1d(
+        self, layer: str, ins: Sequence[int], outs: Sequence[int], kind: PoolKind, pool: int, stride: int, pad: ConvPad
+    ) -> None: ...
+    def global_pool1d(self, layer: str, *, x: int, y: int, mask: int = -1, kind: PoolKind, keepdims: bool) -> None: ...
+    def fold_time(self, layer: str, ins: Sequence[int], outs: Sequence[int]) -> None: ...
+    def unfold_time(self, layer: str, *, x: int, reference: int, y: int) -> None: ...
+    def finalize(
+        self, num_slots: int, inputs: Sequence[int], outputs: Sequence[int], release_after: Sequence[Sequence[int]]
+    ) -> None: ...
+    def run(self, inputs: Sequence[npt.ArrayLike]) -> List[np.ndarray]: ...
+
+class Stream(metaclass=_pybind11_type):
+    def __init__(self, graph: Graph, num_inputs: int, num_outputs: int, widths: Sequence[int], batch: int) -> None: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def num_states(self) -> int: ...
+    def step(
+        self, inputs: Sequence[npt.ArrayLike], add_time: Sequence[bool] = ..., drop_time: Sequence[bool] = ...
+    ) -> List[np.ndarray]: ...
+    def states(self) -> List[np.ndarray]: ...
+    def set_state(self, index: int, value: npt.ArrayLike) -> None: ...
+    def reset(self, rows: Sequence[int]) -> None: ...

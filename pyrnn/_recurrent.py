@@ -19,28 +19,35 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _config, _core
+from ._core import CellKind, MergeMode, gate_count
 from .activations import canonical_name, resolve
 from .keras_config import activation_name, check_rnn_config
 
-#: Bidirectional ``merge_mode`` -> the native merge code (``None``: two outputs).
-MERGE_MODE_CODES = {"concat": 0, "sum": 1, "mul": 2, "ave": 3, None: 4}
+#: Bidirectional ``merge_mode`` (Keras's string, or None: two outputs) -> the native mode.
+MERGE_MODES: Dict[Optional[str], MergeMode] = {
+    None: MergeMode.none, **{m.name: m for m in MergeMode if m is not MergeMode.none}
+}
 
 
 @dataclass(frozen=True)
 class RecurrentKind:
-    """What distinguishes SimpleRNN, LSTM and GRU: the native kind code, the gate
-    count G (weights are G*units wide) and the state names in Keras's order."""
+    """What distinguishes SimpleRNN, LSTM and GRU: the native cell kind and the state
+    names in Keras's order."""
 
     name: str
-    code: int
-    gates: int
+    cell: CellKind
     states: Tuple[str, ...]
+
+    @property
+    def gates(self) -> int:
+        """The gate count G (weights are G*units wide), as the native layer counts them."""
+        return gate_count(self.cell)
 
 
 KINDS: Dict[str, RecurrentKind] = {
-    "SimpleRNN": RecurrentKind("SimpleRNN", 0, 1, ("h",)),
-    "LSTM": RecurrentKind("LSTM", 1, 4, ("h", "c")),
-    "GRU": RecurrentKind("GRU", 2, 3, ("h",)),
+    "SimpleRNN": RecurrentKind("SimpleRNN", CellKind.simple_rnn, ("h",)),
+    "LSTM": RecurrentKind("LSTM", CellKind.lstm, ("h", "c")),
+    "GRU": RecurrentKind("GRU", CellKind.gru, ("h",)),
 }
 
 
@@ -135,9 +142,9 @@ def build_native(
     native = _core.RecurrentLayer if cuda_index is None else _core.CudaRecurrentLayer
     extra = {} if cuda_index is None else {"device": cuda_index}
     impl = native(
-        kind.code,
+        kind.cell,
         resolve(activation, keras_major),
-        resolve(recurrent_activation, keras_major) if G > 1 else 0,
+        resolve(recurrent_activation, keras_major) if G > 1 else _core.Act.linear,
         bool(reset_after),
         bool(go_backwards),
         bool(return_sequences),

@@ -17,7 +17,7 @@ class UnsupportedLayerError(ModelFormatError):
     every offending layer (name and class), not only the first; ``problems`` holds
     them one per entry."""
 
-    def __init__(self, message: str, problems: "list[str] | None" = None) -> None:
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
 

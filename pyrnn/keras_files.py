@@ -128,7 +128,7 @@ def _keras_layer(group: Any, layer_cfg: Dict[str, Any], path: str, fname: str, d
     if not isinstance(group, h5py.Group):
         raise ModelFormatError(f"{fname}: model.weights.h5 has no weights group for layer {path!r}")
     cls = layer_cfg.get("class_name")
-    cfg = layer_cfg.get("config") if isinstance(layer_cfg.get("config"), dict) else {}
+    cfg: Dict[str, Any] = layer_cfg["config"] if isinstance(layer_cfg.get("config"), dict) else {}
     if cls in RNN_CLASSES:  # the weights live in the layer's per-step cell
         cell_group = group.get("cell")
         if cell_group is None:
@@ -336,7 +336,7 @@ def _is_hdf5(path: str) -> bool:
         return False
 
 
-def read_model_file(path: "str | os.PathLike[str]", timeout: Optional[float] = None) -> ModelSource:
+def read_model_file(path: str | os.PathLike[str], timeout: Optional[float] = None) -> ModelSource:
     """Reads a ``.keras`` or legacy ``.h5`` model file (chosen by content, not name), in a
     helper process under a CPU-time limit (``timeout``; see :mod:`pyrnn._sandbox`)."""
     path = os.fspath(path)

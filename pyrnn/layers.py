@@ -10,12 +10,12 @@ in a CPU-only build, or without a GPU, raises a RuntimeError that says which.
 """
 
 
-from typing import Any, List, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar, Union
 
 import numpy as np
 
 from . import _core, keras_objects
-from ._recurrent import KINDS, MERGE_MODE_CODES, RecurrentKind, arguments_from_config, as_float_array, build_native
+from ._recurrent import KINDS, MERGE_MODES, RecurrentKind, arguments_from_config, as_float_array, build_native
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -368,7 +368,7 @@ class GRU(_Recurrent):
         )
 
 
-_RNN_LAYERS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+_RNN_LAYERS: Dict[str, Type[_Recurrent]] = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 
 
 class Bidirectional:
@@ -411,7 +411,7 @@ class Bidirectional:
                 f"{owner}: forward and backward layers need different go_backwards values, "
                 f"both have go_backwards={forward.go_backwards}"
             )
-        if merge_mode not in MERGE_MODE_CODES:
+        if merge_mode not in MERGE_MODES:
             raise ValueError(
                 f"{owner}: unknown merge_mode {merge_mode!r}; expected one of 'concat', 'sum', 'mul', 'ave' or None"
             )
@@ -450,11 +450,12 @@ class Bidirectional:
                 )
             sf = fwd._check_states(list(initial_state[:n]), x.shape[0], owner + " (forward)")
             sb = bwd._check_states(list(initial_state[n:]), x.shape[0], owner + " (backward)")
+            assert sf is not None and sb is not None  # None only for initial_state=None
             h0f, h0b = sf[0], sb[0]
             if n == 2:
                 c0f, c0b = sf[1], sb[1]
         merged, yf, yb, hf, cf, hb, cb = _core.run_bidirectional(
-            fwd._impl, bwd._impl, MERGE_MODE_CODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
+            fwd._impl, bwd._impl, MERGE_MODES[self.merge_mode], x, mask_u8, h0f, c0f, h0b, c0b
         )
         outputs = [yf, yb] if self.merge_mode is None else [merged]
         if not self.return_state:

@@ -5,6 +5,7 @@ validates the inputs and runs the entire model in one call into C++ with the GIL
 released, so several threads can share one model.
 """
 
+
 import os
 import sys
 import time
@@ -286,7 +287,7 @@ def _convert_guarded(source: ModelSource) -> ConvertedModel:
         raise ModelFormatError(f"{fname}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
-def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> "Model":
+def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> Model:
     model = Model(source)
     if states:
         B = next(iter(states.values())).shape[0]

@@ -4,6 +4,7 @@
 namespace py = pybind11;
 
 namespace pyrnn {
+void register_codes(py::module_& m);
 void register_config(py::module_& m);
 void register_layers(py::module_& m);
 void register_graph(py::module_& m);
@@ -12,6 +13,7 @@ void register_stream(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn native core: packed recurrent layers and ISA-dispatched kernels";
+  pyrnn::register_codes(m);  // first: the other bindings' signatures name these types
   pyrnn::register_config(m);
   pyrnn::register_layers(m);
   pyrnn::register_graph(m);

@@ -7,8 +7,8 @@
 
 #include <stdexcept>
 
-#include "checked_code.h"
 #include "pyrnn/buffer.h"
+#include "pyrnn/codes.h"
 #include "pyrnn/isa.h"
 #include "pyrnn/kernels.h"
 #include "pyrnn/tensor.h"
@@ -53,8 +53,7 @@ void register_config(py::module_& m) {
         "Frees the large blocks kept for reuse by later calls; returns the bytes freed.");
   m.def(
       "activation",
-      [](int code, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
-        const Act act = checked_code<Act>(code, "code");
+      [](Act act, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
         if (x.ndim() != 2) throw std::invalid_argument("expected a 2-D array (rows, n)");
         const int64_t rows = x.shape(0), n = x.shape(1);
         // Row-wise sparsemax sorts in a second half of each row, so work in (rows, 2n).
@@ -71,7 +70,7 @@ void register_config(py::module_& m) {
           for (int64_t j = 0; j < n; ++j) out.mutable_data()[r * n + j] = w[r * 2 * n + j];
         return out;
       },
-      py::arg("code"), py::arg("x"), "Apply activation `code` row-wise with the current tier's kernels.");
+      py::arg("act"), py::arg("x"), "Apply activation `act` row-wise with the current tier's kernels.");
 }
 
 }  // namespace pyrnn

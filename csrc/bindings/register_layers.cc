@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "checked_code.h"
 #include "pyrnn/codes.h"
 #include "pyrnn/cuda.h"
 #include "pyrnn/layer.h"
@@ -65,11 +64,9 @@ struct Spec {
   const float* bias = nullptr;
 };
 
-Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
+Spec make_spec(CellKind k, Act a, Act ra, bool reset_after, bool go_backwards, bool return_sequences,
                bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
                const std::optional<farray>& bias) {
-  const CellKind k = checked_code<CellKind>(kind, "kind");
-  const Act a = checked_code<Act>(act, "act"), ra = checked_code<Act>(rec_act, "rec_act");
   const int G = gate_count(k);
   if (kernel.ndim() != 2 || recurrent.ndim() != 2) throw std::invalid_argument("kernels must be 2-D");
   Spec sp;
@@ -92,7 +89,7 @@ Spec make_spec(int kind, int act, int rec_act, bool reset_after, bool go_backwar
   return sp;
 }
 
-std::shared_ptr<RecurrentLayer> make_layer(int kind, int act, int rec_act, bool reset_after, bool go_backwards,
+std::shared_ptr<RecurrentLayer> make_layer(CellKind kind, Act act, Act rec_act, bool reset_after, bool go_backwards,
                                            bool return_sequences, bool zero_output_for_mask, const farray& kernel,
                                            const farray& recurrent, const std::optional<farray>& bias) {
   const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask,
@@ -148,7 +145,7 @@ void register_layers(py::module_& m) {
   m.def("cuda_device_count", &cuda_device_count, "CUDA devices the runtime sees (0 without a driver or GPU).");
   m.def("cuda_runtime_info", &cuda_runtime_info);
   py::class_<CudaRecurrentLayer, std::shared_ptr<CudaRecurrentLayer>>(m, "CudaRecurrentLayer")
-      .def(py::init([](int kind, int act, int rec_act, bool reset_after, bool go_backwards, bool return_sequences,
+      .def(py::init([](CellKind kind, Act act, Act rec_act, bool reset_after, bool go_backwards, bool return_sequences,
                        bool zero_output_for_mask, const farray& kernel, const farray& recurrent,
                        const std::optional<farray>& bias, int device) {
              const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences,
@@ -177,10 +174,9 @@ void register_layers(py::module_& m) {
 
   m.def(
       "run_bidirectional",
-      [](const RecurrentLayer& f, const RecurrentLayer& b, int mode, const farray& x,
+      [](const RecurrentLayer& f, const RecurrentLayer& b, MergeMode mm, const farray& x,
          const std::optional<u8array>& mask, const std::optional<farray>& h0f, const std::optional<farray>& c0f,
          const std::optional<farray>& h0b, const std::optional<farray>& c0b) {
-        const MergeMode mm = checked_code<MergeMode>(mode, "merge_mode");
         if (f.units() != b.units() || f.num_states() != b.num_states())  // sizes the outputs below
           throw std::invalid_argument("forward and backward layers disagree in units or number of states");
         const Inputs in = check_inputs(f, x, mask);

@@ -47,7 +47,9 @@ void register_stream(py::module_& m) {
              for (const Tensor& t : s.states()) result.append(to_numpy(t));
              return result;
            })
-      .def("set_state", [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); })
+      .def(
+          "set_state", [](Stream& s, size_t i, const farray& a) { s.set_state(i, a.data(), a.size()); },
+          py::arg("index"), py::arg("value"))
       .def("reset", &Stream::reset, py::arg("rows"));
 }
 

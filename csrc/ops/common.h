@@ -29,7 +29,11 @@ std::vector<int64_t> non_batch(const Tensor& x);
 // A (B, T) mask slot as bytes (nonzero = valid); a wrong shape fails naming the layer.
 std::vector<uint8_t> mask_bytes(const Tensor& m, int64_t B, int64_t T, const std::string& layer);
 
-// Output length and left padding of a 1-D window op (TensorFlow's rules).
+// Steps a window of `size` taps `dilation` apart covers.
+inline int64_t window_span(int64_t size, int64_t dilation) { return (size - 1) * dilation + 1; }
+
+// Output length and left padding of a 1-D window op (TensorFlow's rules). Python asks
+// for the length through _core.window_length, so shapes are computed here only.
 void window_geometry(int64_t T, int64_t span, int64_t stride, ConvPad pad, int64_t* Tout, int64_t* left);
 
 // Splits [0, n) into about `parts` contiguous ranges and runs fn(begin, end) on each,

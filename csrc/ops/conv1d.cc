@@ -11,7 +11,7 @@ void Conv1DOp::run(std::vector<Tensor>& t) const {
   const Tensor& x = arg(t, 0);
   if (x.rank() != 3 || x.dim(2) != cin_)
     fail("expected input of shape (batch, time, " + std::to_string(cin_) + "), got " + x.shape_str());
-  const int64_t B = x.dim(0), T = x.dim(1), span = (k_ - 1) * dil_ + 1;
+  const int64_t B = x.dim(0), T = x.dim(1), span = window_span(k_, dil_);
   int64_t Tout, left;
   window_geometry(T, span, stride_, pad_, &Tout, &left);
   if (Tout < 1)

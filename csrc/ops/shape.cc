@@ -5,25 +5,43 @@
 
 namespace pyrnn {
 
+std::optional<std::vector<int64_t>> reshape_target(int64_t per_sample, const std::vector<int64_t>& target) {
+  std::vector<int64_t> shape = target;
+  int64_t known = 1;
+  size_t free = target.size();
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] < 0)
+      free = i;
+    else
+      known *= target[i];
+  }
+  if (free < target.size()) {
+    if (known == 0 || per_sample % known) return std::nullopt;
+    shape[free] = per_sample / known;
+  } else if (known != per_sample) {
+    return std::nullopt;
+  }
+  return shape;
+}
+
 void ReshapeOp::run(std::vector<Tensor>& t) const {
   const Tensor& x = arg(t, 0);
   if (x.rank() < 1) fail("expected a batched input");
   const int64_t B = x.dim(0), per = B ? x.size() / B : 0;
-  std::vector<int64_t> shape{B};
-  int64_t known = 1, free = -1;
-  for (size_t i = 0; i < target_.size(); ++i) {
-    if (target_[i] < 0)
-      free = (int64_t)i + 1;
-    else
-      known *= target_[i];
-    shape.push_back(target_[i]);
+  int64_t known = 1;
+  bool free = false;
+  for (int64_t d : target_) {
+    free = free || d < 0;
+    known *= d < 0 ? 1 : d;
   }
-  if (free >= 0) {
-    if (known == 0 || (B && per % known)) fail("cannot reshape " + x.shape_str() + " to the target shape");
-    shape[(size_t)free] = B ? per / known : 0;
-  } else if (B && known != per) {
+  std::optional<std::vector<int64_t>> sample = reshape_target(per, target_);
+  if (!sample && B == 0 && !free) sample = target_;  // an empty batch has no values to disagree with
+  if (!sample) {
+    if (free) fail("cannot reshape " + x.shape_str() + " to the target shape");
     fail("cannot reshape " + x.shape_str() + " to a shape of " + std::to_string(known) + " values per sample");
   }
+  std::vector<int64_t> shape{B};
+  shape.insert(shape.end(), sample->begin(), sample->end());
   Tensor y = x;
   y.shape = shape;
   put(t, 0, std::move(y));

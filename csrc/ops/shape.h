@@ -3,12 +3,18 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ops/common.h"
 
 namespace pyrnn {
+
+// The non-batch shape `target` (entries >= -1, at most one -1) gives a sample of
+// `per_sample` values, its -1 filled in; nullopt when they cannot agree. Python's Reshape
+// converter asks for it through _core.reshape_target.
+std::optional<std::vector<int64_t>> reshape_target(int64_t per_sample, const std::vector<int64_t>& target);
 
 // Non-batch target shape; at most one -1.
 class ReshapeOp : public Op {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from .._recurrent import MERGE_MODE_CODES
+from .._recurrent import MERGE_MODES
 from ..keras_config import RNN_CLASSES, layer_config
 from .converter import Converter
 from .plan import Sym
@@ -68,7 +68,7 @@ def _bidirectional(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[st
     if fwd.units != bwd.units or fwd.return_sequences != bwd.return_sequences:
         raise cv.error(layer, "forward and backward layers disagree in units or return_sequences")
     mode = layer.cfg.get("merge_mode", "concat")
-    if not (mode is None or isinstance(mode, str)) or mode not in MERGE_MODE_CODES:
+    if not (mode is None or isinstance(mode, str)) or mode not in MERGE_MODES:
         raise cv.error(layer, f"unknown merge_mode {mode!r}")
     n = fwd.num_states
     states = initial_states(ins, kw)
@@ -85,17 +85,14 @@ def _bidirectional(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[st
         ys = [cv.plan.new(seq_shape(units), out_mask), cv.plan.new(seq_shape(units), out_mask)]
     else:
         ys = [cv.plan.new(seq_shape(2 * units if mode == "concat" else units), out_mask)]
-    st = [cv.plan.new((B, units)) for _ in range(4)]
-    if n == 1:
-        st[1] = st[3] = None
-    in_slots = [x.slot, mask_slot(cv, x, states, kw)]
-    if states:
-        sf, sb = states[:n], states[n:]
-        in_slots += [sf[0].slot, sf[1].slot if n == 2 else -1, sb[0].slot, sb[1].slot if n == 2 else -1]
-    else:
-        in_slots += [-1, -1, -1, -1]
-    out_slots = [ys[0].slot, ys[1].slot if len(ys) == 2 else -1] + [s.slot if s else -1 for s in st]
-    cv.plan.emit("bidirectional", layer.name, in_slots, out_slots, fwd.impl, bwd.impl, MERGE_MODE_CODES[mode])
+    st = {k: cv.plan.new((B, units)) for k in (("hf", "cf", "hb", "cb") if n == 2 else ("hf", "hb"))}
+    in_slots = dict(x=x.slot, mask=mask_slot(cv, x, states, kw))
+    if states:  # forward's (h, c) then backward's
+        in_slots.update(zip(("h0f", "c0f") if n == 2 else ("h0f",), (s.slot for s in states[:n])))
+        in_slots.update(zip(("h0b", "c0b") if n == 2 else ("h0b",), (s.slot for s in states[n:])))
+    out_slots = {"y": ys[0].slot, **({"y_backward": ys[1].slot} if len(ys) == 2 else {}),
+                 **{k: s.slot for k, s in st.items()}}
+    cv.plan.emit_named("bidirectional", layer.name, in_slots, out_slots, fwd.impl, bwd.impl, MERGE_MODES[mode])
     if not fcfg.get("return_state", False):
         return ys
-    return ys + [s for s in st if s is not None]
+    return ys + list(st.values())

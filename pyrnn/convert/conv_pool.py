@@ -8,22 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from .._core import ConvPad, PoolKind, window_length
 from ..keras_config import config_int, config_positive
 from .converter import Converter
 from .dense import activation_after, check_activation_option, fused_activation, kernel_bias_count
 from .plan import Sym, shape_str
 from .registry import KerasLayer, SupportQuery, converts
 
-_PADDING_CODES = {"valid": 0, "same": 1, "causal": 2}
 
-
-def _output_steps(steps: Optional[int], span: int, stride: int, padding: str) -> Optional[int]:
-    """How many steps a window of ``span`` steps moved by ``stride`` produces."""
-    if steps is None:
-        return None
-    if padding == "valid":
-        return (steps - span) // stride + 1 if steps >= span else 0
-    return (steps + stride - 1) // stride if padding == "same" else (steps - 1) // stride + 1
+def _output_steps(steps: Optional[int], size: int, stride: int, dilation: int, pad: ConvPad) -> Optional[int]:
+    """How many steps a window of ``size`` taps moved by ``stride`` produces (the native
+    op's own rule; None when the input's length is only known at run time)."""
+    return None if steps is None else window_length(steps, size, stride, dilation, pad)
 
 
 def _check_channels_last(q: SupportQuery) -> List[str]:
@@ -63,21 +59,21 @@ def _conv1d(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]
     k = config_positive(cfg.get("kernel_size"), layer.owner, "kernel_size")
     s = config_positive(cfg.get("strides", 1), layer.owner, "strides")
     d = config_positive(cfg.get("dilation_rate", 1), layer.owner, "dilation_rate")
-    pad = cfg.get("padding", "valid")
+    pad = ConvPad[cfg.get("padding", "valid")]  # checked by _check_conv
     use_bias = cfg.get("use_bias", True)
     n = 1 + bool(use_bias)
     w = cv.weights(layer, ["kernel", "bias"][:n], [(k, x.shape[2], filters), (filters,)][:n])
-    code, act_layer = fused_activation(cv, layer)
-    steps = _output_steps(x.shape[1], (k - 1) * d + 1, s, pad)
+    native, act_layer = fused_activation(cv, layer)
+    steps = _output_steps(x.shape[1], k, s, d, pad)
     if steps is not None and steps < 1:
         raise cv.error(layer, f"the input's {x.shape[1]} timesteps are fewer than the kernel's span")
     y = cv.plan.new((x.shape[0], steps, filters))
-    cv.plan.emit("conv1d", layer.name, [x.slot], [y.slot], w[0], w[1] if use_bias else None, s, d,
-                 _PADDING_CODES[pad], code)
+    cv.plan.emit("conv1d", layer.name, [x.slot], [y.slot], w[0], w[1] if use_bias else None, s, d, pad, native)
     return [activation_after(cv, layer, act_layer, y) if act_layer else y]
 
 
-_POOL_KINDS = {"MaxPooling1D": 0, "AveragePooling1D": 1, "GlobalMaxPooling1D": 0, "GlobalAveragePooling1D": 1}
+_POOL_KINDS = {"MaxPooling1D": PoolKind.max, "AveragePooling1D": PoolKind.average,
+               "GlobalMaxPooling1D": PoolKind.max, "GlobalAveragePooling1D": PoolKind.average}
 
 
 @converts("MaxPooling1D", "AveragePooling1D", check=_check_pool)
@@ -86,12 +82,12 @@ def _pool1d(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]
     p = config_positive(layer.cfg.get("pool_size", 2), layer.owner, "pool_size")
     st = layer.cfg.get("strides")
     s = p if st is None else config_positive(st, layer.owner, "strides")
-    pad = layer.cfg.get("padding", "valid")
-    steps = _output_steps(x.shape[1], p, s, pad)
+    pad = ConvPad[layer.cfg.get("padding", "valid")]  # checked by _check_pool
+    steps = _output_steps(x.shape[1], p, s, 1, pad)
     if steps is not None and steps < 1:
         raise cv.error(layer, f"the input's {x.shape[1]} timesteps are fewer than pool_size={p}")
     y = cv.plan.new((x.shape[0], steps, x.shape[2]))
-    cv.plan.emit("pool1d", layer.name, [x.slot], [y.slot], _POOL_KINDS[layer.cls], p, s, pad == "same")
+    cv.plan.emit("pool1d", layer.name, [x.slot], [y.slot], _POOL_KINDS[layer.cls], p, s, pad)
     return [y]
 
 
@@ -101,6 +97,6 @@ def _global_pool1d(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[st
     kind = _POOL_KINDS[layer.cls]
     keep = bool(layer.cfg.get("keepdims", False))
     y = cv.plan.new((x.shape[0], 1, x.shape[2]) if keep else (x.shape[0], x.shape[2]))
-    m = x.mask.slot if (x.mask is not None and kind == 1) else -1  # the average skips masked steps
-    cv.plan.emit("global_pool1d", layer.name, [x.slot, m], [y.slot], kind, keep)
+    m = x.mask.slot if (x.mask is not None and kind == PoolKind.average) else -1  # the average skips masked steps
+    cv.plan.emit_named("global_pool1d", layer.name, dict(x=x.slot, mask=m), dict(y=y.slot), kind=kind, keepdims=keep)
     return [y]

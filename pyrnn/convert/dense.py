@@ -1,7 +1,7 @@
 """Dense and the activation layers (Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax).
 
 All of them map the last axis of each timestep on its own, so a stream can run them
-on a chunk. A plain activation is fused into the ``dense`` op as a native code; Keras 3
+on a chunk. A plain activation is fused into the ``dense`` op (a ``_core.Act``); Keras 3
 may serialise a layer object (ReLU(max_value=6), say) as the activation of a Dense or
 Conv1D, and that becomes a second op after it.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._core import Act, ParamActKind
 from ..activations import resolve
 from ..errors import UnsupportedLayerError
 from ..keras_config import activation_name, as_list, config_int, layer_config
@@ -41,8 +42,8 @@ def check_activation_option(q: SupportQuery) -> List[str]:
     return problems
 
 
-def activation_code(cv: Converter, layer: KerasLayer, name: Any) -> int:
-    """The native code of an activation option; an unknown one is an UnsupportedLayerError."""
+def native_activation(cv: Converter, layer: KerasLayer, name: Any) -> Act:
+    """The native activation of an activation option; an unknown one is an UnsupportedLayerError."""
     try:
         return resolve(activation_name(name, layer.owner), cv.keras_major)
     except (ValueError, TypeError) as exc:
@@ -50,19 +51,21 @@ def activation_code(cv: Converter, layer: KerasLayer, name: Any) -> int:
         raise UnsupportedLayerError(msg, [msg]) from None
 
 
-def fused_activation(cv: Converter, layer: KerasLayer) -> Tuple[int, Optional[Dict[str, Any]]]:
+def fused_activation(cv: Converter, layer: KerasLayer) -> Tuple[Act, Optional[Dict[str, Any]]]:
     """The activation to fuse into the layer's op, and an activation layer config to
-    emit after it (0 and the config when Keras serialised a layer object)."""
+    emit after it (linear and the config when Keras serialised a layer object)."""
     act = layer.cfg.get("activation", "linear")
     if isinstance(act, dict) and act.get("class_name") in _ACTIVATION_LAYERS:
-        return 0, act
-    return activation_code(cv, layer, act), None
+        return Act.linear, act
+    return native_activation(cv, layer, act), None
 
 
 def activation_after(cv: Converter, layer: KerasLayer, act: Dict[str, Any], x: Sym) -> Sym:
     """An activation given as a layer object inside Dense/Conv1D/Activation."""
     sub = KerasLayer(str(act.get("class_name")), f"{layer.name}.activation", act.get("config") or {}, [])
-    return layer_type(sub.cls).emit(cv, sub, [x], {})[0]
+    kind = layer_type(sub.cls)
+    assert kind is not None and kind.emit is not None, sub.cls  # only _ACTIVATION_LAYERS get here
+    return kind.emit(cv, sub, [x], {})[0]
 
 
 @converts("Dense", weights=kernel_bias_count, stepwise=True, check=check_activation_option)
@@ -75,9 +78,9 @@ def _dense(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any])
         raise cv.error(layer, f"expects an input of rank >= 2, got {shape_str(x.shape)}")
     n = 1 + bool(use_bias)
     w = cv.weights(layer, ["kernel", "bias"][:n], [(K, units), (units,)][:n])
-    code, act_layer = fused_activation(cv, layer)
+    native, act_layer = fused_activation(cv, layer)
     y = cv.plan.new(x.shape[:-1] + (units,), x.mask)
-    cv.plan.emit("dense", layer.name, [x.slot], [y.slot], w[0], w[1] if use_bias else None, code)
+    cv.plan.emit("dense", layer.name, [x.slot], [y.slot], w[0], w[1] if use_bias else None, native)
     return [activation_after(cv, layer, act_layer, y) if act_layer else y]
 
 
@@ -87,17 +90,17 @@ def _activation(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, 
     act = layer.cfg.get("activation", "linear")
     if isinstance(act, dict) and act.get("class_name") in _ACTIVATION_LAYERS:
         return [activation_after(cv, layer, act, x)]
-    code = activation_code(cv, layer, act)
-    if code == 0:
+    native = native_activation(cv, layer, act)
+    if native == Act.linear:
         return [x]
     y = cv.plan.new(x.shape, x.mask)
-    cv.plan.emit("activation", layer.name, [x.slot], [y.slot], code)
+    cv.plan.emit("activation", layer.name, [x.slot], [y.slot], native)
     return [y]
 
 
-def _param_activation(cv: Converter, layer: KerasLayer, x: Sym, kind: int, a: float = 0.0, b: float = 0.0,
-                      c: float = 0.0, param: Any = None) -> List[Sym]:
-    """A ``param_activation`` op (kind 0 ReLU, 1 LeakyReLU, 2 ELU, 3 PReLU)."""
+def _param_activation(cv: Converter, layer: KerasLayer, x: Sym, kind: ParamActKind, a: float = 0.0,
+                      b: float = 0.0, c: float = 0.0, param: Any = None) -> List[Sym]:
+    """A ``param_activation`` op (ReLU, LeakyReLU, ELU, PReLU)."""
     y = cv.plan.new(x.shape, x.mask)
     cv.plan.emit("param_activation", layer.name, [x.slot], [y.slot], kind, float(a), float(b), float(c), param)
     return [y]
@@ -113,21 +116,21 @@ def _relu(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) 
         y = cv.plan.new(x.shape, x.mask)
         cv.plan.emit("activation", layer.name, [x.slot], [y.slot], resolve("relu", cv.keras_major))
         return [y]
-    return _param_activation(cv, layer, x, 0, float("nan") if max_value is None else float(max_value), slope,
-                             threshold)
+    cap = float("nan") if max_value is None else float(max_value)
+    return _param_activation(cv, layer, x, ParamActKind.relu, cap, slope, threshold)
 
 
 @converts("LeakyReLU", stepwise=True)
 def _leaky_relu(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
     x = cv.single_input(layer, ins)
     slope = layer.cfg.get("negative_slope", layer.cfg.get("alpha", 0.3))
-    return _param_activation(cv, layer, x, 1, float(slope))
+    return _param_activation(cv, layer, x, ParamActKind.leaky_relu, float(slope))
 
 
 @converts("ELU", stepwise=True)
 def _elu(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
     x = cv.single_input(layer, ins)
-    return _param_activation(cv, layer, x, 2, float(layer.cfg.get("alpha", 1.0)))
+    return _param_activation(cv, layer, x, ParamActKind.elu, float(layer.cfg.get("alpha", 1.0)))
 
 
 @converts("PReLU", weights=1, stepwise=True)
@@ -139,7 +142,7 @@ def _prelu(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any])
         if 1 <= ax < len(x.shape):
             alpha_shape[ax - 1] = 1
     (alpha,) = cv.weights(layer, ["alpha"], [tuple(alpha_shape)])
-    return _param_activation(cv, layer, x, 3, param=alpha)
+    return _param_activation(cv, layer, x, ParamActKind.prelu, param=alpha)
 
 
 def _check_softmax(q: SupportQuery) -> List[str]:

@@ -39,7 +39,8 @@ def _embedding(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, A
     y = cv.plan.new(x.shape + (E,), m)
     if cv.mode == "stream" and len(x.shape) == 2:  # (batch, time) ids
         x.timed = y.timed = True
-    cv.plan.emit("embedding", layer.name, [x.slot], [y.slot, m.slot if m else -1], table, mask_zero)
+    cv.plan.emit_named("embedding", layer.name, dict(x=x.slot), dict(y=y.slot, mask=m.slot if m else -1),
+                       table=table, mask_zero=mask_zero)
     return [y]
 
 
@@ -50,5 +51,6 @@ def _masking(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any
         raise cv.error(layer, f"expects (batch, time, features), got {shape_str(x.shape)}")
     m = cv.plan.new(x.shape[:2])
     y = cv.plan.new(x.shape, m)
-    cv.plan.emit("masking", layer.name, [x.slot], [y.slot, m.slot], float(layer.cfg.get("mask_value", 0.0)))
+    cv.plan.emit_named("masking", layer.name, dict(x=x.slot), dict(y=y.slot, mask=m.slot),
+                       mask_value=float(layer.cfg.get("mask_value", 0.0)))
     return [y]

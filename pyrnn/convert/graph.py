@@ -82,14 +82,14 @@ def _sequential(cv: Converter, model_cfg: Dict[str, Any], weights: Dict[str, Wei
             in_name = first.name
         else:
             mc = model_cfg.get("config", {})
-            shape = mc.get("build_input_shape")
-            if shape is None and first is not None:
-                shape = first.cfg.get("batch_input_shape") or first.cfg.get("batch_shape")
-            if not isinstance(shape, (list, tuple)):
+            recorded = mc.get("build_input_shape")
+            if recorded is None and first is not None:
+                recorded = first.cfg.get("batch_input_shape") or first.cfg.get("batch_shape")
+            if not isinstance(recorded, (list, tuple)):
                 raise ModelFormatError(
                     f"{cv.source.name}: the Sequential model records no input shape (it was never built)"
                 )
-            shape = tuple(None if d is None else int(d) for d in shape)
+            shape = tuple(None if d is None else int(d) for d in recorded)
             in_name = "input"
         x = cv.new_input(shape)
     inputs = [x]

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from .._core import MergeKind
 from ..errors import UnsupportedLayerError
 from ..keras_config import config_int
 from .converter import Converter
 from .plan import Sym, shape_str
 from .registry import KerasLayer, converts
 
-#: Keras merge layer class -> the native merge op code.
-MERGE_LAYER_CODES = {"Add": 0, "Subtract": 1, "Multiply": 2, "Average": 3, "Maximum": 4, "Minimum": 5,
-                     "Concatenate": 6}
+#: The Keras merge layer classes; each is the ``_core.MergeKind`` of its name in lower case.
+MERGE_LAYERS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 
 
 def _concat_time_check(cv: Converter, layer: KerasLayer, ins: List[Sym]) -> Optional[str]:
@@ -29,7 +29,7 @@ def _concat_time_check(cv: Converter, layer: KerasLayer, ins: List[Sym]) -> Opti
     return None
 
 
-@converts(*MERGE_LAYER_CODES, stepwise=True, time_check=_concat_time_check)
+@converts(*MERGE_LAYERS, stepwise=True, time_check=_concat_time_check)
 def _merge(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
     cv.weights(layer, [], [])
     if len(ins) < (2 if layer.cls == "Subtract" else 1):
@@ -48,7 +48,8 @@ def _merge(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any])
                                            for i, (a, b) in enumerate(zip(s.shape, ins[0].shape))):
                 raise cv.error(layer, "inputs of shapes " + ", ".join(shape_str(s.shape) for s in ins)
                                + f" cannot be concatenated on axis {axis}")
-        total = sum(s.shape[axis] for s in ins) if all(s.shape[axis] is not None for s in ins) else None
+        sizes = [s.shape[axis] for s in ins]
+        total = sum(d for d in sizes if d is not None) if None not in sizes else None
         shape = ins[0].shape[:axis] + (total,) + ins[0].shape[axis + 1:]
     else:
         for s in ins[1:]:
@@ -58,13 +59,14 @@ def _merge(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any])
         shape = tuple(next((s.shape[i] for s in ins if s.shape[i] is not None), None) for i in range(rank))
     mask = _merged_mask(cv, layer, ins, axis, rank)
     y = cv.plan.new(shape, mask)
-    code = MERGE_LAYER_CODES[layer.cls]
+    kind = MergeKind[layer.cls.lower()]
     if cv.keras_major >= 3 and layer.cls in ("Maximum", "Minimum", "Multiply") and any(s.mask is not None for s in ins):
         # Keras 3 lets masked positions of one input take the other inputs' values.
-        slots = [s.slot for s in ins] + [s.mask.slot if s.mask is not None else -1 for s in ins]
-        cv.plan.emit("masked_merge", layer.name, slots, [y.slot], code)
+        masks = [s.mask.slot if s.mask is not None else -1 for s in ins]
+        cv.plan.emit_named("masked_merge", layer.name, dict(inputs=[s.slot for s in ins], masks=masks), dict(y=y.slot),
+                           kind=kind)
     else:
-        cv.plan.emit("merge", layer.name, [s.slot for s in ins], [y.slot], code, axis)
+        cv.plan.emit("merge", layer.name, [s.slot for s in ins], [y.slot], kind, axis)
     return [y]
 
 
@@ -79,17 +81,18 @@ def _merged_mask(cv: Converter, layer: KerasLayer, ins: List[Sym], axis: int, ra
                 "is not supported"
             )
         y = cv.plan.new((ins[0].shape[0], None))
-        cv.plan.emit("merge", layer.name + ".mask", [m.slot for m in masks], [y.slot],
-                     MERGE_LAYER_CODES["Concatenate"], 1)
+        slots = [m.slot for m in masks if m is not None]  # all present: checked above
+        cv.plan.emit("merge", layer.name + ".mask", slots, [y.slot], MergeKind.concatenate, 1)
         return y
+    present = [m for m in masks if m is not None]
     if cv.keras_major >= 3:
         # Keras 3: merges OR the masks (none if any input is unmasked); Concatenate
         # ORs them with all-true masks for unmasked inputs: then every step is valid.
-        if any(m is None for m in masks):
+        if len(present) != len(masks):
             return None
-        present, any_ = masks, True
+        any_ = True
     else:  # tf-keras: AND over the masks present
-        present, any_ = [m for m in masks if m is not None], False
+        any_ = False
     if len(present) == 1:
         return present[0]
     y = cv.plan.new(present[0].shape)

@@ -92,5 +92,5 @@ def _time_distributed(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict
     if len(outs) != 1:
         raise cv.error(layer, "the wrapped layer must return one tensor")
     y = cv.plan.new(x.shape[:2] + outs[0].shape[1:], x.mask)
-    cv.plan.emit("unfold_time", layer.name, [outs[0].slot, x.slot], [y.slot])
+    cv.plan.emit_named("unfold_time", layer.name, dict(x=outs[0].slot, reference=x.slot), dict(y=y.slot))
     return [y]

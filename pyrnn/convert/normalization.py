@@ -48,6 +48,7 @@ def _batch_normalization(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: D
         raise cv.error(layer, f"needs one axis of known size, got axis={layer.cfg.get('axis')} on {shape_str(x.shape)}")
     a = axes[0]
     C = x.shape[a]
+    assert C is not None  # checked above
     scale, center = layer.cfg.get("scale", True), layer.cfg.get("center", True)
     names = (["gamma"] if scale else []) + (["beta"] if center else []) + ["moving_mean", "moving_variance"]
     w = cv.weights(layer, names, [(C,)] * len(names))
@@ -85,7 +86,7 @@ def _layer_normalization(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: D
             f"{cv.source.name}: {layer.owner}: normalising axes {axes} of {shape_str(x.shape)} is not supported "
             "(only trailing axes of known size)"
         )
-    dims = tuple(x.shape[a] for a in axes)
+    dims = tuple(int(d) for d in (x.shape[a] for a in axes) if d is not None)  # all known: checked above
     n = int(np.prod(dims))
     rms = bool(layer.cfg.get("rms_scaling", False))
     scale = layer.cfg.get("scale", True) or rms

@@ -10,7 +10,7 @@ reader has run, so intermediate buffers are freed (or reused) as early as possib
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _core
 
@@ -70,9 +70,19 @@ class Plan:
         return Sym(self.num_slots - 1, tuple(shape), mask)
 
     def emit(self, op: str, layer: str, ins: Sequence[int], outs: Sequence[int], *args: Any) -> None:
-        """Appends one native op (``_core.Graph.<op>``); slot -1 means "absent"."""
+        """Appends one native op (``_core.Graph.<op>``) that takes (ins, outs) slot lists;
+        slot -1 means "absent"."""
         getattr(self.graph, op)(layer, list(ins), list(outs), *args)
         self.io.append((list(ins), list(outs)))
+
+    def emit_named(self, op: str, layer: str, ins: Mapping[str, Union[int, Sequence[int]]],
+                   outs: Mapping[str, int], *args: Any, **options: Any) -> None:
+        """Appends one native op whose slots are keyword arguments named by their role
+        (``x``, ``mask``, ``h0``...; -1 or left out: absent). ``ins`` and ``outs`` only
+        differ in how :meth:`finalize` counts their uses."""
+        getattr(self.graph, op)(layer, *args, **ins, **outs, **options)
+        flat = [s for v in ins.values() for s in ([v] if isinstance(v, int) else v)]
+        self.io.append((flat, list(outs.values())))
 
     def finalize(self, inputs: List[int], outputs: List[int]) -> None:
         """Fixes the plan's inputs and outputs and frees each other slot after its last use."""

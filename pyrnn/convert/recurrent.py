@@ -107,8 +107,8 @@ def _rnn(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -
     y.timed = seq and x.timed
     h = cv.plan.new((x.shape[0], units))
     c = cv.plan.new((x.shape[0], units)) if n == 2 else None
-    in_slots = [x.slot, mask_slot(cv, x, states, kw)] + [s.slot for s in states] + [-1] * (2 - len(states))
-    out_slots = [y.slot, h.slot, c.slot if c else -1, -1]
+    in_slots = dict(x=x.slot, mask=mask_slot(cv, x, states, kw), **{k: s.slot for k, s in zip(("h0", "c0"), states)})
+    out_slots = dict(y=y.slot, h=h.slot, **({"c": c.slot} if c else {}))
     streamed = cv.mode == "stream" and x.timed
     if layer.cfg.get("stateful") or streamed:
         # Carried state: the plan reads it from extra inputs and returns it as extra
@@ -120,18 +120,17 @@ def _rnn(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -
         if states:
             raise cv.unsupported(layer, "a layer that carries its state between calls cannot also "
                                         "take initial_state from the graph")
-        carried = [("h", h, 2)] + ([("c", c, 3)] if c else [])
-        for kind, out_sym, pos in carried:
+        carried = [("h", h, "h0")] + ([("c", c, "c0")] if c else [])
+        for kind, out_sym, arg in carried:
             inp = cv.plan.new((x.shape[0], units))
-            in_slots[pos] = inp.slot
+            in_slots[arg] = inp.slot
             cv.states.append(CarriedState(layer.name, kind, units, inp, out_sym))
         if streamed:
             inp, out = cv.plan.new((x.shape[0], units)), cv.plan.new((x.shape[0], units))
-            in_slots.append(inp.slot)
-            out_slots[3] = out.slot
+            in_slots["prev0"] = inp.slot
+            out_slots["prev"] = out.slot
             cv.states.append(CarriedState(layer.name, "prev", units, inp, out))
-    in_slots += [-1] * (5 - len(in_slots))
-    cv.plan.emit("rnn", layer.name, in_slots, out_slots, native.impl)
+    cv.plan.emit_named("rnn", layer.name, in_slots, out_slots, native.impl)
     if not layer.cfg.get("return_state", False):
         return [y]
     return [y, h] + ([c] if c else [])

@@ -8,18 +8,23 @@ stream cannot run them step by step.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import math
+from typing import Any, Dict, List, Optional
 
-import numpy as np
-
+from .._core import reshape_target
 from ..keras_config import as_list, config_int
 from .converter import Converter
-from .plan import Sym, shape_str
+from .plan import Shape, Sym, shape_str
 from .registry import KerasLayer, converts
 
 # Layers that are the identity at inference (noise and dropout act in training only).
 IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
                    "ActivityRegularization", "Identity")
+
+
+def _known(dims: Shape) -> Optional[List[int]]:
+    """The dims as ints, or None when one is only known at run time."""
+    return None if any(d is None for d in dims) else [int(d) for d in dims if d is not None]
 
 
 @converts(*IDENTITY_LAYERS, stepwise=True)
@@ -31,8 +36,8 @@ def _identity(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, An
 @converts("Flatten")
 def _flatten(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
     x = cv.single_input(layer, ins)
-    rest = x.shape[1:]
-    n = None if any(d is None for d in rest) else int(np.prod(rest)) if rest else 1
+    rest = _known(x.shape[1:])
+    n = None if rest is None else math.prod(rest)
     y = cv.plan.new((x.shape[0], n))
     cv.plan.emit("reshape", layer.name, [x.slot], [y.slot], [-1])
     return [y]
@@ -44,17 +49,14 @@ def _reshape(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any
     target = [config_int(d, layer.owner, "target_shape") for d in as_list(layer.cfg.get("target_shape"))]
     if sum(d == -1 for d in target) > 1 or any(d < -1 or d == 0 for d in target):
         raise cv.error(layer, f"invalid target_shape {target}")
-    rest = x.shape[1:]
-    shape = list(target)
-    if -1 in target and all(d is not None for d in rest):
-        known = int(np.prod([d for d in target if d != -1])) if len(target) > 1 else 1
-        total = int(np.prod(rest)) if rest else 1
-        if known == 0 or total % known:
+    rest = _known(x.shape[1:])
+    shape: List[Optional[int]] = [None if d == -1 else d for d in target]
+    if rest is not None:  # the native op's own rule fills in the -1
+        filled = reshape_target(math.prod(rest), target)
+        if filled is None:
             raise cv.error(layer, f"cannot reshape {shape_str(x.shape)} to {tuple(target)}")
-        shape[target.index(-1)] = total // known
-    elif -1 not in target and all(d is not None for d in rest) and int(np.prod(rest)) != int(np.prod(target)):
-        raise cv.error(layer, f"cannot reshape {shape_str(x.shape)} to {tuple(target)}")
-    y = cv.plan.new((x.shape[0],) + tuple(None if d == -1 else d for d in shape))
+        shape = list(filled)
+    y = cv.plan.new((x.shape[0],) + tuple(shape))
     cv.plan.emit("reshape", layer.name, [x.slot], [y.slot], target)
     return [y]
 

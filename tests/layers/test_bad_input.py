@@ -108,14 +108,15 @@ def test_private_core_rejects_inconsistent_sizes():
     from pyrnn import _core
 
     k, r, b = make_weights("LSTM", 3, 4, np.random.default_rng(0))
+    lstm, tanh, sigmoid = _core.CellKind.lstm, _core.Act.tanh, _core.Act.sigmoid
     with pytest.raises(ValueError):
-        _core.RecurrentLayer(1, 1, 2, True, False, False, False, k[:, :5], r, b)
-    layer = _core.RecurrentLayer(1, 1, 2, True, False, False, False, k, r, b)
+        _core.RecurrentLayer(lstm, tanh, sigmoid, True, False, False, False, k[:, :5], r, b)
+    layer = _core.RecurrentLayer(lstm, tanh, sigmoid, True, False, False, False, k, r, b)
     with pytest.raises(ValueError):
         layer.run(np.zeros((2, 3, 5), np.float32))
     with pytest.raises(ValueError):
         layer.run(np.zeros((2, 3, 3), np.float32), np.ones((2, 2), np.uint8))
     with pytest.raises(ValueError):
         layer.run(np.zeros((2, 3, 3), np.float32), None, np.zeros((3, 4), np.float32))
-    with pytest.raises(ValueError):
-        _core.RecurrentLayer(1, 99, 2, True, False, False, False, k, r, b)
+    with pytest.raises(TypeError):  # codes are enum members; a bare int is refused
+        _core.RecurrentLayer(lstm, 99, sigmoid, True, False, False, False, k, r, b)

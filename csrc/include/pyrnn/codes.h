@@ -1,6 +1,7 @@
-// The integer codes that cross from Python (pyrnn/activations.py, pyrnn/_convert.py).
-// Their numeric values are part of the private _core API: append, never renumber.
-// Each enum ends with kCount, which the bindings check every incoming code against.
+// Every enum that crosses from Python. csrc/bindings/register_codes.cc exposes each as a
+// Python enum.Enum (pyrnn._core.Act, CellKind, MergeMode, MergeKind, ParamActKind,
+// PoolKind, ConvPad) whose members Python uses by name, so no numeric code is mirrored in
+// Python. Each enum ends with kCount, which register_codes.cc checks it registered.
 //
 // Included by the per-ISA kernel translation units and by CUDA code, so everything
 // here is a type or a constexpr function with internal linkage (`static`): no ISA's
@@ -24,7 +25,7 @@ static constexpr PYRNN_HOST_DEVICE int gate_count(CellKind k) {
   return k == CellKind::LSTM ? 4 : (k == CellKind::GRU ? 3 : 1);
 }
 
-// Keep in sync with pyrnn/activations.py (_CODES).
+// Keras activation names (pyrnn/activations.py maps aliases and dialects onto them).
 enum class Act : int32_t {
   Linear = 0,
   Tanh,
