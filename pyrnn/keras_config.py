@@ -87,6 +87,13 @@ def config_int(value: Any, owner: str, what: str) -> int:
     return int(value)
 
 
+def config_float(value: Any, owner: str, what: str) -> float:
+    """A finite real-number option."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ModelFormatError(f"{owner}: {what} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def config_positive(value: Any, owner: str, what: str) -> int:
     """An integer option that must be at least 1 (sizes, strides)."""
     n = config_int(value, owner, what)

@@ -255,6 +255,21 @@ def forecaster(k):
     )
 
 
+@entry("rescaled_sensor", normal(4, 12, 3, scale=40.0))
+def rescaled_sensor(k):
+    """Rescaling(1/50, offset -1) on raw sensor values -> LSTM -> Dense: the rescaling op."""
+    L = k.layers
+    return k.Sequential(
+        [
+            k.Input(shape=(12, 3)),
+            L.Rescaling(scale=0.02, offset=-1.0, name="to_unit_range"),
+            L.LSTM(6, name="lstm"),
+            L.Dense(2, name="out"),
+        ],
+        name="rescaled_sensor",
+    )
+
+
 @entry("stacked_backwards", normal(4, 9, 3))
 def stacked_backwards(k):
     """Stacked RNNs with go_backwards (outputs not re-reversed) and LSTM hard_sigmoid (version dependent)."""

@@ -29,6 +29,7 @@
 #include "ops/param_activation.h"
 #include "ops/pool.h"
 #include "ops/recurrent.h"
+#include "ops/rescaling.h"
 #include "ops/shape.h"
 #include "pyrnn/graph.h"
 
@@ -67,6 +68,7 @@ void register_graph(py::module_& m) {
           },
           "layer"_a, "ins"_a, "outs"_a, "kernel"_a, "bias"_a, "act"_a)
       .def("activation", &add_op<ActivationOp, Act>, "layer"_a, "ins"_a, "outs"_a, "act"_a)
+      .def("rescaling", &add_op<RescalingOp, float, float>, "layer"_a, "ins"_a, "outs"_a, "scale"_a, "offset"_a)
       .def(
           "param_activation",
           [](Graph& g, std::string l, Slots in, Slots out, ParamActKind k, float a, float b, float c,

@@ -1,4 +1,4 @@
-"""BatchNormalization and LayerNormalization.
+"""BatchNormalization, LayerNormalization and Rescaling.
 
 At inference BatchNormalization is a fixed per-channel affine map, folded here (in
 float64) into one scale and one shift. LayerNormalization normalises trailing axes of
@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ..errors import UnsupportedLayerError
-from ..keras_config import as_list, config_int, layer_config
+from ..keras_config import as_list, config_float, config_int, layer_config
 from .converter import Converter
 from .plan import Sym, shape_str
 from .registry import KerasLayer, SupportQuery, converts
@@ -97,4 +97,20 @@ def _layer_normalization(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: D
     y = cv.plan.new(x.shape, x.mask)
     cv.plan.emit("layer_norm", layer.name, [x.slot], [y.slot], n, vals.get("gamma"), vals.get("beta"),
                  float(layer.cfg.get("epsilon", 1e-3)), rms)
+    return [y]
+
+
+def _check_rescaling(q: SupportQuery) -> List[str]:
+    bad = [k for k in ("scale", "offset") if isinstance(q.cfg.get(k), (list, tuple, dict))]
+    return [f"{q.who}: a per-channel {k} is not supported (only a number)" for k in bad]
+
+
+@converts("Rescaling", stepwise=True, check=_check_rescaling)
+def _rescaling(cv: Converter, layer: KerasLayer, ins: List[Sym], kw: Dict[str, Any]) -> List[Sym]:
+    """``x * scale + offset`` (Keras 3 and tf-keras 2 alike); the mask passes through."""
+    x = cv.single_input(layer, ins)
+    scale = config_float(layer.cfg.get("scale", 1.0), layer.owner, "scale")
+    offset = config_float(layer.cfg.get("offset", 0.0), layer.owner, "offset")
+    y = cv.plan.new(x.shape, x.mask)
+    cv.plan.emit("rescaling", layer.name, [x.slot], [y.slot], scale, offset)
     return [y]

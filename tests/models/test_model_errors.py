@@ -392,3 +392,13 @@ def test_mixed_precision_policy_is_refused(tmp_path):
     msg = str(info.value)
     assert "mixed_float16" in msg and "half_lstm" in msg and "half_dense" in msg and "mixed.keras" in msg
     assert msg.count("half_lstm") == 1  # each layer is listed once
+
+
+def test_per_channel_rescaling_is_unsupported(tmp_path):
+    """Rescaling with a scalar scale/offset runs (tests/zoo.py: rescaled_sensor); per-channel arrays are refused."""
+    keras = keras_module(3)
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.Rescaling(scale=[1.0, 2.0, 3.0], name="per_channel"),
+                              keras.layers.LSTM(2)])
+    with pytest.raises(pyrnn.UnsupportedLayerError, match=r"'per_channel' \(Rescaling\): a per-channel scale is not "
+                                                          r"supported \(only a number\)"):
+        pyrnn.load(save_model(model, tmp_path / "per_channel.keras"))
