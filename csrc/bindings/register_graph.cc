@@ -1,4 +1,4 @@
-// Graph: the model plan that pyrnn/_convert.py builds op by op; Graph.run executes a
+// Graph: the model plan that the pyrnn/convert/ package builds op by op; Graph.run executes a
 // whole predict call with the GIL released. The builder methods are private API: Python
 // has already validated shapes and options and produces the messages users see, so the
 // checks here only keep a misuse of _core from reaching an op with inconsistent sizes.
