@@ -4,15 +4,21 @@
 
 namespace pyrnn {
 
-void RnnOp::run(std::vector<Tensor>& t) const {
+SequenceOp::Sequence SequenceOp::sequence_input(const std::vector<Tensor>& t, int64_t D) const {
   const Tensor& x = arg(t, 0);
-  const int64_t D = rnn_->input_size(), H = rnn_->units();
   if (x.rank() != 3 || x.dim(2) != D)
     fail("expected input of shape (batch, time, " + std::to_string(D) + "), got " + x.shape_str());
   const int64_t B = x.dim(0), T = x.dim(1);
   if (T < 1) fail("the input needs at least one timestep, got " + x.shape_str());
-  std::vector<uint8_t> mask;
-  if (has_arg(1)) mask = mask_bytes(arg(t, 1), B, T, layer_);
+  return {B, T, has_arg(1) ? mask_bytes(arg(t, 1), B, T, layer_) : std::vector<uint8_t>()};
+}
+
+void RnnOp::run(std::vector<Tensor>& t) const {
+  const Tensor& x = arg(t, 0);
+  const int64_t H = rnn_->units();
+  const Sequence in = sequence_input(t, rnn_->input_size());
+  const int64_t B = in.B, T = in.T;
+  const std::vector<uint8_t>& mask = in.mask;
   static const char* what[3] = {"initial state h", "initial state c", "previous output"};
   const float* s[3];
   for (size_t i = 0; i < 3; ++i) s[i] = state_arg(t, 2 + i, B, H, what[i]);
@@ -34,13 +40,10 @@ void RnnOp::run(std::vector<Tensor>& t) const {
 
 void BidirectionalOp::run(std::vector<Tensor>& t) const {
   const Tensor& x = arg(t, 0);
-  const int64_t D = f_->input_size(), H = f_->units();
-  if (x.rank() != 3 || x.dim(2) != D)
-    fail("expected input of shape (batch, time, " + std::to_string(D) + "), got " + x.shape_str());
-  const int64_t B = x.dim(0), T = x.dim(1);
-  if (T < 1) fail("the input needs at least one timestep, got " + x.shape_str());
-  std::vector<uint8_t> mask;
-  if (has_arg(1)) mask = mask_bytes(arg(t, 1), B, T, layer_);
+  const int64_t H = f_->units();
+  const Sequence in = sequence_input(t, f_->input_size());
+  const int64_t B = in.B, T = in.T;
+  const std::vector<uint8_t>& mask = in.mask;
   const float* s[4];
   for (size_t i = 0; i < 4; ++i) s[i] = state_arg(t, 2 + i, B, H, ("initial state " + std::to_string(i)).c_str());
   const bool lstm = f_->num_states() == 2, seq = f_->options().return_sequences;
