@@ -232,6 +232,23 @@ def _timeout_error(fname: str, used: float, origin: str) -> LoadTimeoutError:
     )
 
 
+def _helper_failed(helper: _Helper, fname: str, limit: float, origin: str, exc: BaseException) -> ModelFormatError:
+    """The error for a helper that ended or garbled its answer (it is stopped and forgotten)."""
+    global _helper
+    helper.stop()
+    _helper = None
+    tail = helper.stderr_tail()
+    code = helper.proc.returncode
+    if code == -signal.SIGXCPU:  # the helper's own CPU cap (see _cap_cpu) fired before our check
+        return _timeout_error(fname, limit, origin)
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    detail = f" ({type(exc).__name__})" if not isinstance(exc, EOFError) else ""
+    return ModelFormatError(
+        f"{fname}: reading the file failed: the reader process ended abnormally ({how}){detail}"
+        + (f"; it printed: {tail.splitlines()[-1]}" if tail else "")
+    )
+
+
 def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: Optional[float] = None) -> Any:
     """``reader(path)`` run in the helper process under a CPU-time limit (see the module
     docstring); in-process where that is unavailable or ``PYRNN_LOAD_IN_PROCESS`` is set."""
@@ -250,19 +267,15 @@ def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: 
         try:
             helper.send((reader.__module__, reader.__name__, os.path.abspath(path), _core.memory_limit(), limit))
             answer, used = helper.receive(limit)
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+        except BaseException as exc:
+            if isinstance(exc, (EOFError, OSError, pickle.UnpicklingError, ValueError)):
+                raise _helper_failed(helper, fname, limit, origin, exc) from None
+            # KeyboardInterrupt and the like: the helper may still answer this request, which the
+            # next load would then take for its own; a fresh helper starts clean.
             helper.stop()
             _helper = None
-            tail = helper.stderr_tail()
-            code = helper.proc.returncode
-            if code == -signal.SIGXCPU:  # the helper's own CPU cap (see _cap_cpu) fired before our check
-                raise _timeout_error(fname, limit, origin) from None
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            detail = f" ({type(exc).__name__})" if not isinstance(exc, EOFError) else ""
-            raise ModelFormatError(
-                f"{fname}: reading the file failed: the reader process ended abnormally ({how}){detail}"
-                + (f"; it printed: {tail.splitlines()[-1]}" if tail else "")
-            ) from None
+            raise
+
         if answer is None:
             helper.stop()
             _helper = None

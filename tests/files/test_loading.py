@@ -196,3 +196,19 @@ def test_the_helper_caps_its_own_cpu_time():
     with open(f"/proc/{pid}/limits") as fh:
         row = next(line for line in fh if line.startswith("Max cpu time"))
     assert row.split()[3] == "unlimited", row
+
+
+def test_an_interrupted_load_leaves_no_stale_answer(chains, monkeypatch):
+    """Ctrl-C while waiting for the helper: its answer to that request must not become the next load's."""
+    pyrnn.load(DEMO)
+    real = _sandbox._Helper.receive
+
+    def interrupted(self, limit):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sandbox._Helper, "receive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pyrnn.load(chains[2_000])
+    monkeypatch.setattr(_sandbox._Helper, "receive", real)
+    _check_demo(pyrnn.load(DEMO))
+    assert pyrnn.load(chains[2_000]).count_params() == 0
