@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 namespace py = pybind11;
 
@@ -50,6 +51,36 @@ py::list to_list(const std::vector<Tensor>& out) {
     }
   }
   return result;
+}
+
+std::vector<float*> out_buffers(const std::vector<Tensor>& out, const std::vector<py::array>& dst) {
+  if (dst.size() != out.size())
+    throw py::value_error("out: expected " + std::to_string(out.size()) + " array(s), one per output, got " +
+                          std::to_string(dst.size()));
+  std::vector<float*> ptrs;
+  ptrs.reserve(dst.size());
+  for (size_t k = 0; k < dst.size(); ++k) {
+    py::array a = dst[k];  // a new reference: mutable_data() is not const
+    const std::string which = "out[" + std::to_string(k) + "]";
+    if (!a.dtype().is(py::dtype::of<float>()))
+      throw py::type_error(which + ": expected a float32 array, got dtype " + std::string(py::str(a.dtype())));
+    if (!(a.flags() & py::array::c_style)) throw py::value_error(which + ": expected a C-contiguous array");
+    if (!a.writeable()) throw py::value_error(which + ": the array is read-only");
+    const Tensor& t = out[k];
+    bool same = a.ndim() == t.rank();
+    for (int i = 0; same && i < t.rank(); ++i) same = a.shape(i) == t.dim(i);
+    if (!same) {
+      Tensor got = Tensor::borrow(shape_of(a), nullptr);
+      throw py::value_error(which + ": expected shape " + t.shape_str() + ", got " + got.shape_str());
+    }
+    ptrs.push_back(static_cast<float*>(a.mutable_data()));
+  }
+  return ptrs;
+}
+
+void copy_out(const std::vector<Tensor>& out, const std::vector<float*>& dst) {
+  for (size_t k = 0; k < out.size(); ++k)
+    if (out[k].size() && dst[k] != out[k].ptr) std::memmove(dst[k], out[k].ptr, sizeof(float) * (size_t)out[k].size());
 }
 
 }  // namespace pyrnn

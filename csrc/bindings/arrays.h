@@ -31,4 +31,12 @@ std::vector<Tensor> borrow(const std::vector<farray>& xs, const std::vector<bool
 // Outputs as numpy arrays; two outputs on one buffer get separate copies.
 pybind11::list to_list(const std::vector<Tensor>& out);
 
+// The caller's out= arrays, checked (one writable C-contiguous float32 array per output,
+// of the output's shape) before anything is written: TypeError / ValueError naming the
+// output and what was expected. Returns their data pointers.
+std::vector<float*> out_buffers(const std::vector<Tensor>& out, const std::vector<pybind11::array>& dst);
+
+// Copies the outputs into the checked buffers (no GIL needed: only raw memory is touched).
+void copy_out(const std::vector<Tensor>& out, const std::vector<float*>& dst);
+
 }  // namespace pyrnn

@@ -222,7 +222,8 @@ void register_graph(py::module_& m) {
            py::arg("release_after"))
       .def(
           "run",
-          [](const Graph& g, const std::vector<farray>& xs) {
+          [](const Graph& g, const std::vector<farray>& xs,
+             const std::optional<std::vector<py::array>>& dst) -> py::object {
             std::vector<Tensor> in = borrow(xs, {});
             std::vector<Tensor> out;
             {
@@ -231,9 +232,18 @@ void register_graph(py::module_& m) {
               py::gil_scoped_release nogil;
               out = g.run(in);
             }
-            return to_list(out);
+            if (!dst) return to_list(out);
+            const std::vector<float*> ptrs = out_buffers(out, *dst);
+            {
+              // The out arrays stay alive in `dst` and were checked above.
+              py::gil_scoped_release nogil;
+              copy_out(out, ptrs);
+            }
+            return py::cast(*dst);
           },
-          py::arg("inputs"), "Run the plan on float32 inputs; returns the list of outputs.");
+          py::arg("inputs"), py::arg("out") = py::none(),
+          "Run the plan on float32 inputs; returns the list of outputs (the `out` arrays, written, when given: "
+          "one C-contiguous float32 array per output, of its shape).");
 }
 
 }  // namespace pyrnn

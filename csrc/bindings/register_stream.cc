@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "arrays.h"
@@ -25,7 +26,7 @@ void register_stream(py::module_& m) {
       .def(
           "step",
           [](Stream& s, const std::vector<farray>& xs, const std::vector<bool>& add_time,
-             const std::vector<bool>& drop_time) {
+             const std::vector<bool>& drop_time, const std::optional<std::vector<py::array>>& dst) -> py::object {
             // add_time[i]: input i is one timestep (batch, ...) of a (batch, time, ...)
             // input; drop_time[k]: output k is a sequence whose single step is returned
             // without its time axis. Both are views: no data moves.
@@ -38,9 +39,16 @@ void register_stream(py::module_& m) {
             for (size_t k = 0; k < out.size() && k < drop_time.size(); ++k)
               if (drop_time[k] && out[k].rank() >= 2 && out[k].dim(1) == 1)
                 out[k].shape.erase(out[k].shape.begin() + 1);
-            return to_list(out);
+            if (!dst) return to_list(out);
+            // The states have already moved on: pyrnn.Stream checks the out arrays
+            // before the call, this is the last line of defence.
+            copy_out(out, out_buffers(out, *dst));
+            return py::cast(*dst);
           },
-          py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>())
+          py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>(),
+          py::arg("out") = py::none(),
+          "One call: the outputs as a list (the `out` arrays, written, when given: one C-contiguous float32 "
+          "array per output, of its shape).")
       .def("states",
            [](const Stream& s) {
              py::list result;
