@@ -243,13 +243,16 @@ class Model:
             if out is None:
                 ys = self._graph.run(xs)
                 return ys[0] if len(ys) == 1 else ys
-            # No state to protect: the native call checks the out arrays' shapes (they may
-            # depend on the input's length) after the run, before writing anything.
-            if (type(out) is np.ndarray and self._n_out == 1 and out.dtype == np.float32 and out.flags.c_contiguous
-                    and out.flags.writeable):
-                self._graph.run(xs, [out])
-            else:
-                self._graph.run(xs, check_out(out, self._out_specs(xs[0].shape[0]), f"model {self.name!r}"))
+            # The native call checks the out arrays (dtype, layout: before the run; shapes,
+            # which may depend on the input's length: after it, before writing anything).
+            B = xs[0].shape[0]
+            try:
+                self._graph.run(xs, [out] if type(out) is np.ndarray and self._n_out == 1
+                                else check_out(out, self._out_specs(B), f"model {self.name!r}"))
+            except (TypeError, ValueError):
+                # A bad out array: name its output and what was expected.
+                check_out(out, self._out_specs(B), f"model {self.name!r}")
+                raise
             return out
         outs = None if out is None else check_out(out, self._out_specs(xs[0].shape[0]), f"model {self.name!r}")
         B = xs[0].shape[0]

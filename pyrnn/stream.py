@@ -125,12 +125,16 @@ class Stream:
         if out is None:
             ys = self._native.step(xs, self._add_time, self._drop_time)
             return ys[0] if len(ys) == 1 else ys
-        if not (type(out) is np.ndarray and out.shape == self._out_fast and out.dtype == np.float32
-                and out.flags.c_contiguous and out.flags.writeable):
-            self._native.step(xs, self._add_time, self._drop_time,
-                              check_out(out, self._step_specs, f"stream of {self.model_name!r}"))
-            return out
-        self._native.step(xs, self._add_time, self._drop_time, [out])
+        # The native call checks dtype and layout before the step; the shapes must be
+        # right before it too, since a step moves the states.
+        outs = ([out] if type(out) is np.ndarray and out.shape == self._out_fast and out.dtype == np.float32
+                else check_out(out, self._step_specs, f"stream of {self.model_name!r}"))
+        try:
+            self._native.step(xs, self._add_time, self._drop_time, outs)
+        except (TypeError, ValueError):
+            # A bad out array: name its output and what was expected.
+            check_out(out, self._step_specs, f"stream of {self.model_name!r}")
+            raise
         return out
 
     def feed(self, chunk: Any) -> Union[np.ndarray, List[np.ndarray]]:

@@ -222,8 +222,9 @@ void register_graph(py::module_& m) {
            py::arg("release_after"))
       .def(
           "run",
-          [](const Graph& g, const std::vector<farray>& xs,
-             const std::optional<std::vector<py::array>>& dst) -> py::object {
+          [](const Graph& g, const std::vector<py::object>& inputs, const std::optional<py::list>& dst) -> py::object {
+            const std::vector<farray> xs = as_farrays(inputs);
+            const std::vector<float*> ptrs = dst ? out_arrays(*dst) : std::vector<float*>();
             std::vector<Tensor> in = borrow(xs, {});
             std::vector<Tensor> out;
             {
@@ -233,13 +234,9 @@ void register_graph(py::module_& m) {
               out = g.run(in);
             }
             if (!dst) return to_list(out);
-            const std::vector<float*> ptrs = out_buffers(out, *dst);
-            {
-              // The out arrays stay alive in `dst` and were checked above.
-              py::gil_scoped_release nogil;
-              copy_out(out, ptrs);
-            }
-            return py::cast(*dst);
+            check_out_shapes(out, *dst);
+            copy_out(out, ptrs);  // the out arrays stay alive in `dst`
+            return *dst;
           },
           py::arg("inputs"), py::arg("out") = py::none(),
           "Run the plan on float32 inputs; returns the list of outputs (the `out` arrays, written, when given: "

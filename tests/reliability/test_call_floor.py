@@ -169,3 +169,13 @@ def test_one_model_many_threads_with_out(lstm_dense):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_native_run_still_converts_other_inputs(lstm_dense):
+    """The plan takes float32 C-contiguous arrays as they are and converts anything else."""
+    x = _x(2, 6, 1)
+    ref = lstm_dense._graph.run([x])[0]
+    for other in (x.astype(np.float64), np.asfortranarray(x), x.tolist(), x[:, ::1]):
+        np.testing.assert_array_equal(lstm_dense._graph.run([other])[0], ref)
+    with pytest.raises(TypeError):
+        lstm_dense._graph.run([object()])
