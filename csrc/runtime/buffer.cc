@@ -64,9 +64,23 @@ SmallCache::~SmallCache() {
   clear();
 }
 
+// Under AddressSanitizer every block goes back to free(), so that a use after free of
+// an op's output or scratch is still reported instead of landing in a recycled block.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRecycleSmall = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRecycleSmall = false;
+#else
+constexpr bool kRecycleSmall = true;
+#endif
+#else
+constexpr bool kRecycleSmall = true;
+#endif
+
 // The class of a small block (its size is 64 << class), or -1 when it is not small.
 int small_class(size_t bytes) {
-  if (bytes > AlignedBuffer::kSmallMax) return -1;
+  if (!kRecycleSmall || bytes > AlignedBuffer::kSmallMax) return -1;
   int c = 0;
   while ((size_t(64) << c) < bytes) ++c;
   return c;
