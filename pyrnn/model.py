@@ -226,17 +226,35 @@ class Model:
 
         return Stream(self, batch_size)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> ArrayOrList:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0,
+                out: Optional[ArrayOrList] = None) -> ArrayOrList:
         """Runs the model. ``x``: an array, or a list / dict (by input name) of arrays.
 
         ``batch_size`` splits large inputs into chunks (default: all rows at once);
         results are identical to a single call because rows never interact.
         ``verbose=1`` prints a progress bar to stderr.
+        ``out``: write the outputs into these arrays instead of new ones, and return
+        them (one writable C-contiguous float32 array of the output's shape; a list
+        of them, in output order, for several outputs). The values are identical to
+        those ``predict(x)`` returns; calls in a loop then allocate no result arrays.
         """
         xs = self._inputs(x)
         if batch_size is None and not verbose and not self._state_names:
-            ys = self._graph.run(xs)
-            return ys[0] if len(ys) == 1 else ys
+            if out is None:
+                ys = self._graph.run(xs)
+                return ys[0] if len(ys) == 1 else ys
+            # The native call checks the out arrays (dtype, layout: before the run; shapes,
+            # which may depend on the input's length: after it, before writing anything).
+            B = xs[0].shape[0]
+            try:
+                self._graph.run(xs, [out] if type(out) is np.ndarray and self._n_out == 1
+                                else check_out(out, self._out_specs(B), f"model {self.name!r}"))
+            except (TypeError, ValueError):
+                # A bad out array: name its output and what was expected.
+                check_out(out, self._out_specs(B), f"model {self.name!r}")
+                raise
+            return out
+        outs = None if out is None else check_out(out, self._out_specs(xs[0].shape[0]), f"model {self.name!r}")
         B = xs[0].shape[0]
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
@@ -256,11 +274,52 @@ class Model:
                 if verbose:
                     _progress(min(B, b0 + batch_size), B, time.perf_counter() - t0, final=b0 + batch_size >= B)
             ys = [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+        if outs is not None:
+            for o, y, name in zip(outs, ys, self.output_names):
+                if o.shape != y.shape:
+                    raise ValueError(f"model {self.name!r}: out array for output {name!r} must have shape "
+                                     f"{y.shape}, got {o.shape}")
+            for o, y in zip(outs, ys):
+                o[...] = y
+            return out  # type: ignore[return-value]
         return ys[0] if len(ys) == 1 else ys
+
+    def _out_specs(self, batch: int) -> List[Tuple[str, Shape]]:
+        return [(n, (batch,) + tuple(s[1:])) for n, s in zip(self.output_names, self._out_shapes)]
 
     def __call__(self, x: Any) -> ArrayOrList:
         """Same as ``predict(x)``."""
         return self.predict(x)
+
+
+def check_out(out: Any, specs: List[Tuple[str, Shape]], who: str) -> List[np.ndarray]:
+    """The ``out=`` arrays as a list, one per output, checked against ``specs`` (output
+    name, shape with None for a size known only after the run): TypeError for a non-array
+    or a dtype other than float32, ValueError for a wrong count, shape, layout or a
+    read-only array, each naming the output and what was expected."""
+    if len(specs) == 1 and isinstance(out, np.ndarray):
+        outs = [out]
+    elif isinstance(out, (list, tuple)):
+        outs = list(out)
+    else:
+        raise TypeError(f"{who}: out must be a numpy array{' or a list of them' if len(specs) == 1 else ''}"
+                        f"{', one per output' if len(specs) > 1 else ''}, got {type(out).__name__}")
+    if len(outs) != len(specs):
+        raise ValueError(f"{who}: out takes {len(specs)} array(s), one per output "
+                         f"({', '.join(n for n, _ in specs)}), got {len(outs)}")
+    for a, (name, shape) in zip(outs, specs):
+        what = f"{who}: out array for output {name!r}"
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{what} must be a numpy array, got {type(a).__name__}")
+        if a.dtype != np.float32:
+            raise TypeError(f"{what} must have dtype float32, got {a.dtype}")
+        if a.ndim != len(shape) or any(d is not None and g != d for g, d in zip(a.shape, shape)):
+            raise ValueError(f"{what} must have shape {shape_str(shape).replace('None', '?')}, got {a.shape}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{what} must be C-contiguous (np.ascontiguousarray or np.empty)")
+        if not a.flags.writeable:
+            raise ValueError(f"{what} is read-only")
+    return outs
 
 
 def _batch_hint(got: Tuple[int, ...], shape: Shape) -> str:

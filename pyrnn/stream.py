@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from .convert import convert_model, shape_str
+from .model import check_out
 
 __all__ = ["Stream"]
 
@@ -58,6 +59,12 @@ class Stream:
                             if len(inputs) == 1 and self._in_timed[0] and None not in inputs[0].shape[2:] else None)
         self._add_time = list(self._in_timed)
         self._drop_time = list(self._out_timed)
+        # What step() returns: per output its name and shape without the time axis.
+        self._step_specs = [(n, (self.batch_size,) + tuple(o.shape[2:] if o.timed else o.shape[1:]))
+                            for n, o in zip(self.output_names, outputs)]
+        # step(x, out=y)'s fast path: one output of a fully known shape.
+        self._out_fast = (self._step_specs[0][1]
+                          if len(outputs) == 1 and None not in self._step_specs[0][1] else None)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -99,16 +106,36 @@ class Stream:
             out.append(a)
         return out
 
-    def step(self, x: Any) -> Union[np.ndarray, List[np.ndarray]]:
-        """One timestep: returns the model's outputs after it (time axis removed)."""
+    def step(self, x: Any, out: Optional[Union[np.ndarray, List[np.ndarray]]] = None
+             ) -> Union[np.ndarray, List[np.ndarray]]:
+        """One timestep: returns the model's outputs after it (time axis removed).
+
+        Each call returns new arrays, which later calls leave alone. ``out``: write the
+        outputs into these arrays instead and return them (one writable C-contiguous
+        float32 array of shape ``(batch, ...)`` per output, a list for several): a loop
+        of steps then allocates no result arrays. The arrays are checked before the
+        step, so a bad one raises (TypeError / ValueError) without moving the states.
+        """
         if (type(x) is np.ndarray and x.shape == self._step_shape and x.dtype == np.float32
                 and x.flags.c_contiguous):
             xs = [x]
         else:
             xs = [a.reshape((a.shape[0],) + a.shape[2:]) if t else a
                   for a, t in zip(self._prepare(x, add_time=True), self._in_timed)]
-        ys = self._native.step(xs, self._add_time, self._drop_time)
-        return ys[0] if len(ys) == 1 else ys
+        if out is None:
+            ys = self._native.step(xs, self._add_time, self._drop_time)
+            return ys[0] if len(ys) == 1 else ys
+        # The native call checks dtype and layout before the step; the shapes must be
+        # right before it too, since a step moves the states.
+        outs = ([out] if type(out) is np.ndarray and out.shape == self._out_fast and out.dtype == np.float32
+                else check_out(out, self._step_specs, f"stream of {self.model_name!r}"))
+        try:
+            self._native.step(xs, self._add_time, self._drop_time, outs)
+        except (TypeError, ValueError):
+            # A bad out array: name its output and what was expected.
+            check_out(out, self._step_specs, f"stream of {self.model_name!r}")
+            raise
+        return out
 
     def feed(self, chunk: Any) -> Union[np.ndarray, List[np.ndarray]]:
         """Several timesteps ``(batch, steps, ...)``: the outputs for the whole chunk."""

@@ -24,11 +24,29 @@ inline std::vector<int64_t> shape_of(const pybind11::array& a) {
 // A float32 numpy array that owns (a reference to) the tensor's buffer; borrowed data is copied.
 pybind11::array to_numpy(const Tensor& t);
 
+// The inputs of a plan as float32 C-contiguous arrays: an array that already is one is
+// taken as it is (the common case, which pybind11's array_t caster would still send
+// through numpy's conversion machinery, a few hundred ns a call); anything else is
+// converted (copied) like farray does, and a failed conversion raises TypeError.
+std::vector<farray> as_farrays(const std::vector<pybind11::object>& xs);
+
 // Views of the input arrays (kept alive by the caller). add_time[i]: input i is one
 // timestep (batch, ...) of a (batch, time, ...) input, given a time axis of 1.
 std::vector<Tensor> borrow(const std::vector<farray>& xs, const std::vector<bool>& add_time);
 
 // Outputs as numpy arrays; two outputs on one buffer get separate copies.
 pybind11::list to_list(const std::vector<Tensor>& out);
+
+// The caller's out= arrays (a list, one per output), checked before the run: each a
+// writable C-contiguous float32 numpy array, else TypeError / ValueError naming out[k]
+// and what was expected. Returns their data pointers.
+std::vector<float*> out_arrays(const pybind11::list& dst);
+
+// After the run, before anything is written: one out array per output, each of its
+// output's shape (ValueError naming out[k], the expected and the actual shape).
+void check_out_shapes(const std::vector<Tensor>& out, const pybind11::list& dst);
+
+// Copies the outputs into the checked buffers (no GIL needed: only raw memory is touched).
+void copy_out(const std::vector<Tensor>& out, const std::vector<float*>& dst);
 
 }  // namespace pyrnn

@@ -222,7 +222,9 @@ void register_graph(py::module_& m) {
            py::arg("release_after"))
       .def(
           "run",
-          [](const Graph& g, const std::vector<farray>& xs) {
+          [](const Graph& g, const std::vector<py::object>& inputs, const std::optional<py::list>& dst) -> py::object {
+            const std::vector<farray> xs = as_farrays(inputs);
+            const std::vector<float*> ptrs = dst ? out_arrays(*dst) : std::vector<float*>();
             std::vector<Tensor> in = borrow(xs, {});
             std::vector<Tensor> out;
             {
@@ -231,9 +233,14 @@ void register_graph(py::module_& m) {
               py::gil_scoped_release nogil;
               out = g.run(in);
             }
-            return to_list(out);
+            if (!dst) return to_list(out);
+            check_out_shapes(out, *dst);
+            copy_out(out, ptrs);  // the out arrays stay alive in `dst`
+            return *dst;
           },
-          py::arg("inputs"), "Run the plan on float32 inputs; returns the list of outputs.");
+          py::arg("inputs"), py::arg("out") = py::none(),
+          "Run the plan on float32 inputs; returns the list of outputs (the `out` arrays, written, when given: "
+          "one C-contiguous float32 array per output, of its shape).");
 }
 
 }  // namespace pyrnn

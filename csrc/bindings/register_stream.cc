@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "arrays.h"
@@ -24,11 +25,13 @@ void register_stream(py::module_& m) {
       .def_property_readonly("num_states", &Stream::num_states)
       .def(
           "step",
-          [](Stream& s, const std::vector<farray>& xs, const std::vector<bool>& add_time,
-             const std::vector<bool>& drop_time) {
+          [](Stream& s, const std::vector<py::object>& inputs, const std::vector<bool>& add_time,
+             const std::vector<bool>& drop_time, const std::optional<py::list>& dst) -> py::object {
             // add_time[i]: input i is one timestep (batch, ...) of a (batch, time, ...)
             // input; drop_time[k]: output k is a sequence whose single step is returned
             // without its time axis. Both are views: no data moves.
+            const std::vector<farray> xs = as_farrays(inputs);
+            const std::vector<float*> ptrs = dst ? out_arrays(*dst) : std::vector<float*>();
             std::vector<Tensor> in = borrow(xs, add_time);
             std::vector<Tensor> out;
             {
@@ -38,9 +41,17 @@ void register_stream(py::module_& m) {
             for (size_t k = 0; k < out.size() && k < drop_time.size(); ++k)
               if (drop_time[k] && out[k].rank() >= 2 && out[k].dim(1) == 1)
                 out[k].shape.erase(out[k].shape.begin() + 1);
-            return to_list(out);
+            if (!dst) return to_list(out);
+            // The states have already moved on here: pyrnn.Stream checks the shapes
+            // before the call; this is the last line of defence.
+            check_out_shapes(out, *dst);
+            copy_out(out, ptrs);
+            return *dst;
           },
-          py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>())
+          py::arg("inputs"), py::arg("add_time") = std::vector<bool>(), py::arg("drop_time") = std::vector<bool>(),
+          py::arg("out") = py::none(),
+          "One call: the outputs as a list (the `out` arrays, written, when given: one C-contiguous float32 "
+          "array per output, of its shape).")
       .def("states",
            [](const Stream& s) {
              py::list result;

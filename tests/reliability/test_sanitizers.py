@@ -41,12 +41,12 @@ SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", 
 CORE_SUITES = ["layers/test_oracle_parity.py", "layers/test_bad_input.py", "reliability/test_threads_and_isa.py",
                "_sanitized_run.py"]
 # Need TensorFlow/Keras to build the models they load: Keras parity, the model zoo (loader, native
-# graph, CLI), streaming/stateful models, loader errors and from_keras.
+# graph, CLI), streaming/stateful models, loader errors, from_keras, and out= / the call floor.
 # Not test_fuzz_files.py: its loader sandbox sets RLIMIT_AS = 4 GiB, and an ASan process (terabytes of
 # reserved shadow memory) then cannot map anything ("ERROR: Failed to mmap"); it would also take more
 # than 4 minutes under ASan. _sanitized_run.py has a small damaged-file check instead.
 MODEL_SUITES = ["layers/test_keras_parity.py", "models/test_zoo.py", "streaming/test_streaming.py",
-                "models/test_model_errors.py", "layers/test_keras_interop.py"]
+                "models/test_model_errors.py", "layers/test_keras_interop.py", "reliability/test_call_floor.py"]
 
 SANITIZER_REPORT = re.compile(
     r"ERROR: AddressSanitizer|AddressSanitizer: CHECK failed|ERROR: LeakSanitizer|: runtime error: "

@@ -16,6 +16,9 @@ class AlignedBuffer {
   static constexpr size_t kRecycleMin = size_t(1) << 20;
   static constexpr int kCachedBlocks = 8;
   static constexpr size_t kCachedBytes = size_t(256) << 20;
+  // Blocks up to 64 KiB are recycled per thread (a few of each power-of-two size), so a
+  // small model's outputs and scratch reuse memory instead of calling malloc per call.
+  static constexpr size_t kSmallMax = size_t(64) << 10;
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(int64_t n, bool zero = true);
