@@ -252,9 +252,11 @@ def _helper_failed(helper: _Helper, fname: str, limit: float, origin: str, exc: 
 def read_isolated(reader: Callable[[str], Any], path: str, fname: str, timeout: Optional[float] = None) -> Any:
     """``reader(path)`` run in the helper process under a CPU-time limit (see the module
     docstring); in-process where that is unavailable or ``PYRNN_LOAD_IN_PROCESS`` is set."""
-    limit, origin = resolve_limit(path, timeout)
     if os.environ.get(ENV_IN_PROCESS) or not _supported():
+        if timeout is not None:
+            _check_timeout(timeout, "timeout")  # the same argument errors wherever the file is read
         return reader(path)
+    limit, origin = resolve_limit(path, timeout)
     from . import _core
 
     global _helper

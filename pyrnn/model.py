@@ -239,13 +239,13 @@ class Model:
         those ``predict(x)`` returns; calls in a loop then allocate no result arrays.
         """
         xs = self._inputs(x)
+        B = xs[0].shape[0]
         if batch_size is None and not verbose and not self._state_names:
             if out is None:
                 ys = self._graph.run(xs)
                 return ys[0] if len(ys) == 1 else ys
             # The native call checks the out arrays (dtype, layout: before the run; shapes,
             # which may depend on the input's length: after it, before writing anything).
-            B = xs[0].shape[0]
             try:
                 self._graph.run(xs, [out] if type(out) is np.ndarray and self._n_out == 1
                                 else check_out(out, self._out_specs(B), f"model {self.name!r}"))
@@ -254,8 +254,7 @@ class Model:
                 check_out(out, self._out_specs(B), f"model {self.name!r}")
                 raise
             return out
-        outs = None if out is None else check_out(out, self._out_specs(xs[0].shape[0]), f"model {self.name!r}")
-        B = xs[0].shape[0]
+        outs = None if out is None else check_out(out, self._out_specs(B), f"model {self.name!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")

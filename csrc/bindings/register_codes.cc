@@ -122,12 +122,7 @@ void register_codes(py::module_& m) {
       "reshape_target",
       [](int64_t per_sample, const std::vector<int64_t>& target) -> std::optional<std::vector<int64_t>> {
         if (per_sample < 0) throw std::invalid_argument("reshape_target: per_sample must be >= 0");
-        int free = 0;
-        for (int64_t d : target) {
-          if (d < -1) throw std::invalid_argument("reshape target dims must be >= -1");
-          free += d == -1;
-        }
-        if (free > 1) throw std::invalid_argument("reshape target has more than one -1");
+        check_reshape_target(target);
         return reshape_target(per_sample, target);
       },
       py::arg("per_sample"), py::arg("target"),

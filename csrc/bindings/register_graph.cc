@@ -135,12 +135,7 @@ void register_graph(py::module_& m) {
       .def(
           "reshape",
           [](Graph& g, std::string l, Slots in, Slots out, std::vector<int64_t> target) {
-            int free = 0;
-            for (int64_t d : target) {
-              if (d < -1) throw std::invalid_argument("reshape target dims must be >= -1");
-              free += d == -1;
-            }
-            if (free > 1) throw std::invalid_argument("reshape target has more than one -1");
+            check_reshape_target(target);
             add_op<ReshapeOp>(g, l, in, out, std::move(target));
           },
           "layer"_a, "ins"_a, "outs"_a, "target"_a)

@@ -24,6 +24,15 @@ std::optional<std::vector<int64_t>> reshape_target(int64_t per_sample, const std
   return shape;
 }
 
+void check_reshape_target(const std::vector<int64_t>& target) {
+  int free = 0;
+  for (int64_t d : target) {
+    if (d < -1) throw std::invalid_argument("reshape target dims must be >= -1");
+    free += d == -1;
+  }
+  if (free > 1) throw std::invalid_argument("reshape target has more than one -1");
+}
+
 void ReshapeOp::run(std::vector<Tensor>& t) const {
   const Tensor& x = arg(t, 0);
   if (x.rank() < 1) fail("expected a batched input");

@@ -16,6 +16,9 @@ namespace pyrnn {
 // converter asks for it through _core.reshape_target.
 std::optional<std::vector<int64_t>> reshape_target(int64_t per_sample, const std::vector<int64_t>& target);
 
+// Throws std::invalid_argument unless every entry of a Reshape target is >= -1 and at most one is -1.
+void check_reshape_target(const std::vector<int64_t>& target);
+
 // Non-batch target shape; at most one -1.
 class ReshapeOp : public Op {
  public:
