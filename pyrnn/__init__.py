@@ -33,6 +33,7 @@ from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .errors import LoadTimeoutError, ModelFormatError, StreamError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
+from .profile import Profile, ProfileRow
 from .stream import Stream
 
 __version__ = _core.__version__
@@ -44,6 +45,8 @@ __all__ = [
     "from_keras",
     "Model",
     "Stream",
+    "Profile",
+    "ProfileRow",
     "ModelFormatError",
     "UnsupportedLayerError",
     "LoadTimeoutError",
