@@ -35,6 +35,7 @@ from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
 from .profile import Profile, ProfileRow
 from .stream import Stream
+from .torch_models import TorchModel, from_torch
 
 __version__ = _core.__version__
 
@@ -43,6 +44,8 @@ set_num_threads(physical_cores())
 __all__ = [
     "load",
     "from_keras",
+    "from_torch",
+    "TorchModel",
     "Model",
     "Stream",
     "Profile",
