@@ -95,6 +95,9 @@ class TorchModel(Model):
         if a.ndim not in (2, 3) or a.shape[-1] != s.input_size:
             raise ValueError(f"{s.description}: expected an input of shape {layout} or unbatched (time, features) "
                              f"with features = input_size = {s.input_size}, got shape {a.shape}")
+        if a.shape[-2 if (a.ndim == 2 or s.batch_first) else 0] == 0:
+            raise ValueError(f"{s.description}: the input needs at least one timestep, got shape {a.shape} "
+                             f"(layout {layout})")
         if a.ndim == 2:
             return a[None], True
         return (a if s.batch_first else a.transpose(1, 0, 2)), False

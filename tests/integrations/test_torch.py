@@ -184,6 +184,8 @@ def test_bad_modules_and_inputs_are_named():
     model = pyrnn.from_torch(nn.LSTM(3, 4))
     with pytest.raises(ValueError, match=r"\(time, batch, features\).*input_size = 3, got shape \(2, 5, 4\)"):
         model.predict(np.zeros((2, 5, 4), np.float32))
+    with pytest.raises(ValueError, match=r"at least one timestep, got shape \(0, 2, 3\)"):
+        model.predict(np.zeros((0, 2, 3), np.float32))
     with pytest.raises(TypeError, match="numeric"):
         model.predict(np.array([["a"]]))
 
