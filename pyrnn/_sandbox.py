@@ -471,6 +471,11 @@ def _serve() -> None:
     """The helper's loop: one request at a time until the parent closes the pipe."""
     import importlib
 
+    if sys.platform == "win32":  # pickles are bytes: no newline translation on the pipes
+        import msvcrt
+
+        msvcrt.setmode(0, os.O_BINARY)
+        msvcrt.setmode(1, os.O_BINARY)
     requests = sys.stdin.buffer
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print goes to stderr, never into the answers
