@@ -2,7 +2,7 @@
 # pyrnn on Linux aarch64, checked on an x86-64 machine: the C++ core cross-compiled with
 # Debian's g++-aarch64-linux-gnu through this repository's CMakeLists.txt, then the
 # float64-oracle parity suite (tests/layers/test_oracle_parity.py) and the packaged smoke
-# test (pyrnn selftest) run by Debian's arm64 Python 3.11 + numpy under qemu-user.
+# test (pyrnn selftest), plus the bad-input suite, run by Debian's arm64 Python 3.11 + numpy under qemu-user.
 #
 # A correctness check, not a benchmark: qemu emulates the instructions, so times say
 # nothing about a real ARM CPU.
@@ -22,32 +22,33 @@ ROOT=$BASE/root
 PY=python3.11
 CXX=${PYRNN_ARM64_CXX:-aarch64-linux-gnu-g++}
 
-# Debian bookworm's arm64 Python, numpy and pytest/hypothesis (pure Python), with what they load.
-# h5py is not needed: the parity suite and the smoke test read no HDF5 file.
-PKGS="gcc-12-base libc6 libgcc-s1 libstdc++6 libgfortran5 libgomp1 libblas3 liblapack3 libbz2-1.0 libcrypt1
-  libexpat1 libffi8 liblzma5 libnsl2 libtirpc3 libtirpc-common libgssapi-krb5-2 libk5crypto3 libkeyutils1
-  libkrb5-3 libkrb5support0 libcom-err2 libsqlite3-0 libssl3 libuuid1 zlib1g libncursesw6 libtinfo6 libreadline8
+# Debian bookworm's arm64 Python, numpy and pytest/hypothesis, with what they load (arm64 packages,
+# then architecture-independent ones). h5py is not needed: these suites read no HDF5 file.
+ARM64_PKGS="gcc-12-base libc6 libgcc-s1 libstdc++6 libgfortran5 libgomp1 libblas3 liblapack3 libbz2-1.0 libcrypt1
+  libexpat1 libffi8 liblzma5 libnsl2 libtirpc3 libgssapi-krb5-2 libk5crypto3 libkeyutils1 libkrb5-3
+  libkrb5support0 libcom-err2 libsqlite3-0 libssl3 libuuid1 zlib1g libncursesw6 libtinfo6 libreadline8
   libpython3.11-minimal libpython3.11-stdlib libpython3.11 libpython3.11-dev python3.11-minimal python3.11
-  libpython3-stdlib python3-minimal python3 python3-numpy mailcap media-types
-  python3-attr python3-exceptiongroup python3-hypothesis python3-iniconfig python3-packaging python3-pluggy
-  python3-py python3-pytest python3-sortedcontainers python3-tomli"
+  libpython3-stdlib python3-minimal python3 python3-numpy"
+ALL_PKGS="mailcap media-types libtirpc-common python3-attr python3-exceptiongroup python3-hypothesis
+  python3-iniconfig python3-packaging python3-pluggy python3-py python3-pytest python3-sortedcontainers python3-tomli"
 
 if [[ "${1:-}" == "--setup" ]]; then
-  shift
   dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q g++-aarch64-linux-gnu qemu-user cmake
   mkdir -p "$BASE/debs" && cd "$BASE/debs"
-  for p in $PKGS; do
-    apt-get download -q "$p:arm64" >/dev/null 2>&1 || apt-get download -q "$p" >/dev/null
-  done
+  # shellcheck disable=SC2046
+  apt-get download -q $(printf '%s:arm64 ' $ARM64_PKGS) $ALL_PKGS 2>&1 | grep -v "unsandboxed" || true
+  want=$(echo $ARM64_PKGS $ALL_PKGS | wc -w)
+  have=$(ls "$BASE"/debs/*.deb | wc -l)
+  [[ $have -ge $want ]] || { echo "aarch64_check: downloaded $have of $want packages"; exit 1; }
   rm -rf "$ROOT" && mkdir -p "$ROOT"
   for d in "$BASE"/debs/*.deb; do dpkg -x "$d" "$ROOT"; done
   # What update-alternatives would have made (no maintainer scripts run in an extracted root):
   ln -sf blas/libblas.so.3 "$ROOT/usr/lib/aarch64-linux-gnu/libblas.so.3"
   ln -sf lapack/liblapack.so.3 "$ROOT/usr/lib/aarch64-linux-gnu/liblapack.so.3"
-  echo "arm64 sysroot ready in $ROOT"
-  cd "$REPO"
+  echo "arm64 sysroot ready in $ROOT ($(du -sh "$ROOT" | cut -f1)); now run $0"
+  exit 0
 fi
 
 for tool in "$CXX" qemu-aarch64 cmake; do
@@ -90,6 +91,6 @@ cp "$SO" "$STAGE/pyrnn/_core.cpython-311-aarch64-linux-gnu.so"
 export PYTHONPATH=$STAGE PYTHONDONTWRITEBYTECODE=1 PYRNN_LOAD_IN_PROCESS=1
 run_arm64 -P -c "import platform, pyrnn; print(platform.machine(), pyrnn.__file__); pyrnn.show_config()"
 run_arm64 -P -m pyrnn selftest
-run_arm64 -P -m pytest -p no:cacheprovider -q tests/layers/test_oracle_parity.py "$@"
+run_arm64 -P -m pytest -p no:cacheprovider -q tests/layers/test_oracle_parity.py tests/layers/test_bad_input.py "$@"
 t2=$(date +%s)
 echo "aarch64 run under qemu: $((t2 - t1)) s (emulated; not a performance figure)"

@@ -18,7 +18,7 @@
 #include <intrin.h>     // __cpuid, __cpuidex
 #define PYRNN_X86 1
 #define PYRNN_X86_MSVC 1
-#elif defined(__x86_64__) || defined(__i386__)  // GCC, Clang, clang-cl, MinGW
+#elif defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)  // GCC, Clang, clang-cl, MinGW
 #include <cpuid.h>
 #define PYRNN_X86 1
 #endif

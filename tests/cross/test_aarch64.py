@@ -1,8 +1,8 @@
 """pyrnn cross-compiled for Linux aarch64 and run under qemu-user (.ci/aarch64_check.sh).
 
 The C++ core is built with g++-aarch64-linux-gnu through CMakeLists.txt; Debian's arm64 Python
-runs `pyrnn selftest` and tests/layers/test_oracle_parity.py (the float64-oracle parity set)
-under qemu-aarch64. A correctness check, not a benchmark. Needs apt packages and an arm64
+runs `pyrnn selftest`, tests/layers/test_oracle_parity.py (the float64-oracle parity set) and
+tests/layers/test_bad_input.py under qemu-aarch64. A correctness check, not a benchmark. Needs apt packages and an arm64
 sysroot (`.ci/aarch64_check.sh --setup`, as root), so it runs only when asked: pytest -m cross.
 """
 
