@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import os
+import platform
+import sys
 from typing import Any, Dict, Optional
 
 from . import _core
 
 
+def _macos_physical_cores() -> Optional[int]:
+    """hw.physicalcpu (Apple silicon has no SMT: every core counts; Intel Macs have 2 threads a core)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("/usr/lib/libSystem.B.dylib")
+        value, size = ctypes.c_int(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_int))
+        if libc.sysctlbyname(b"hw.physicalcpu", ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0)) == 0:
+            return value.value if value.value > 0 else None
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
 def physical_cores() -> int:
     """Cores this process may run on, counting SMT siblings once (the default thread count)."""
+    if sys.platform == "darwin":
+        return _macos_physical_cores() or max(1, os.cpu_count() or 1)
+    if sys.platform == "win32":
+        return max(1, (os.cpu_count() or 2) // 2)  # x86 CPUs with 2 threads a core
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -62,9 +82,13 @@ def get_num_threads() -> int:
 
 
 def config() -> Dict[str, Any]:
-    """The configuration as a dict: version, ISA tiers, threads and CUDA status."""
+    """The configuration as a dict: version, platform and compiler, ISA tiers, threads and CUDA status."""
     return {
         "version": _core.__version__,
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "built_for": _core.build_target,
+        "compiler": _core.build_compiler,
         "isa_compiled": list(_core.compiled_isas()),
         "isa_supported": list(_core.supported_isas()),
         "isa": _core.current_isa(),
@@ -111,6 +135,8 @@ def show_config() -> Dict[str, Any]:
     cfg = config()
     forced = f" (forced by PYRNN_ISA={cfg['isa_forced_by_env']})" if cfg["isa_forced_by_env"] else ""
     print(f"pyrnn {cfg['version']}")
+    print(f"  platform           : {cfg['platform']}, {cfg['python']}")
+    print(f"  built for          : {cfg['built_for']} with {cfg['compiler']}")
     print(f"  ISA tiers compiled : {', '.join(cfg['isa_compiled'])}")
     print(f"  ISA tiers on CPU   : {', '.join(cfg['isa_supported'])}  [{cfg['cpu_features']}]")
     print(f"  ISA tier in use    : {cfg['isa']}{forced}")

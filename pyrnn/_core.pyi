@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+build_compiler: str  # the compiler the core was built with, e.g. "GCC 12.2.0"
+build_target: str  # the OS and CPU it was built for, e.g. "linux-x86_64"
 cuda_compiled: bool
 
 # -- the enums of csrc/include/pyrnn/codes.h ------------------------------------------

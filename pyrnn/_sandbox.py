@@ -12,8 +12,15 @@ Why CPU time: a limit in wall time fires on a valid file whenever the machine is
 and a busy machine stretches wall time, not the CPU time a read needs. The limit is
 generous and scales with the work (:func:`default_limit`); ``pyrnn.load(path,
 timeout=...)`` or ``PYRNN_LOAD_TIMEOUT`` sets it, ``PYRNN_LOAD_IN_PROCESS=1`` reads in
-this process with no limit. Where per-process CPU time cannot be read (not Linux) the
-file is read in-process, as before.
+this process with no limit.
+
+Platforms: the helper's CPU time is read from /proc on Linux, with ``proc_pid_rusage`` on
+macOS and ``GetProcessTimes`` on Windows (both through ctypes). macOS: ``subprocess`` starts
+the helper with fork + exec or posix_spawn, never a bare fork, so it is as safe there with
+threads as on Linux. Windows: pipes cannot be ``select``-ed, so a thread reads the helper's
+answers; there is no RLIMIT_CPU, so the helper is put in a Job object that ends it when this
+process ends (what the helper's own CPU cap guards against elsewhere: a parent that died
+leaving a helper looping in libhdf5). Where none of these works the file is read in-process.
 
 Protocol (stdin/stdout of the helper, length-prefixed pickles): the parent sends
 ``(module, function, path, memory_limit, cpu_limit)``; the helper answers ``("ok", ModelSource)``,
@@ -27,6 +34,7 @@ import atexit
 import math
 import os
 import pickle
+import queue
 import select
 import signal
 import struct
@@ -54,7 +62,16 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _supported() -> bool:
-    return sys.platform.startswith("linux") and os.path.exists(f"/proc/{os.getpid()}/stat") and bool(sys.executable)
+    if not sys.executable:
+        return False
+    if sys.platform.startswith("linux"):
+        return os.path.exists(f"/proc/{os.getpid()}/stat")
+    if sys.platform in ("darwin", "win32"):
+        try:
+            return _cpu_seconds(os.getpid()) >= 0.0  # the ctypes calls work here
+        except (OSError, AttributeError, ValueError):
+            return False
+    return False
 
 
 # ---- limits ---------------------------------------------------------------------------------
@@ -105,7 +122,11 @@ def _check_timeout(value: Any, what: str) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (fields 14 and 15 of stat)."""
+    """User + system CPU time of a process: /proc (fields 14 and 15 of stat) on Linux."""
+    if sys.platform == "darwin":
+        return _macos_usage(pid)[0]
+    if sys.platform == "win32":
+        return _windows_usage(pid)[0]
     with open(f"/proc/{pid}/stat", "rb") as fh:
         fields = fh.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
@@ -113,10 +134,99 @@ def _cpu_seconds(pid: int) -> float:
 
 def _rss_bytes(pid: int) -> int:
     try:
+        if sys.platform == "darwin":
+            return _macos_usage(pid)[1]
+        if sys.platform == "win32":
+            return _windows_usage(pid)[1]
         with open(f"/proc/{pid}/statm", "rb") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, AttributeError):
         return 0
+
+
+def _macos_usage(pid: int) -> Tuple[float, int]:
+    """(CPU seconds, resident bytes) of a process on macOS, from proc_pid_rusage (libproc). Its
+    times are in Mach absolute-time units: nanoseconds on Intel, timebase ticks on Apple silicon."""
+    import ctypes
+
+    class RusageInfoV0(ctypes.Structure):
+        _fields_ = [("uuid", ctypes.c_uint8 * 16)] + [(name, ctypes.c_uint64) for name in (
+            "user_time", "system_time", "pkg_idle_wkups", "interrupt_wkups", "pageins", "wired_size",
+            "resident_size", "phys_footprint", "proc_start_abstime", "proc_exit_abstime")]
+
+    class Timebase(ctypes.Structure):
+        _fields_ = [("numer", ctypes.c_uint32), ("denom", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL("/usr/lib/libSystem.B.dylib", use_errno=True)
+    info, tb = RusageInfoV0(), Timebase()
+    if libc.proc_pid_rusage(ctypes.c_int(pid), ctypes.c_int(0), ctypes.byref(info)) != 0:  # RUSAGE_INFO_V0
+        raise OSError(ctypes.get_errno(), f"proc_pid_rusage({pid}) failed")
+    libc.mach_timebase_info(ctypes.byref(tb))
+    scale = (tb.numer / tb.denom if tb.denom else 1.0) * 1e-9
+    return (info.user_time + info.system_time) * scale, int(info.resident_size)
+
+
+def _windows_usage(pid: int) -> Tuple[float, int]:
+    """(CPU seconds, working-set bytes) of a process on Windows (GetProcessTimes, K32GetProcessMemoryInfo)."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    handle = kernel32.OpenProcess(0x1000 | 0x0400, False, pid)  # QUERY_LIMITED_INFORMATION | QUERY_INFORMATION
+    if not handle:
+        raise OSError(ctypes.get_last_error(), f"OpenProcess({pid}) failed")  # type: ignore[attr-defined,unused-ignore]
+
+    class Counters(ctypes.Structure):
+        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD)] + [
+            (name, ctypes.c_size_t) for name in (
+                "PeakWorkingSetSize", "WorkingSetSize", "QuotaPeakPagedPoolUsage", "QuotaPagedPoolUsage",
+                "QuotaPeakNonPagedPoolUsage", "QuotaNonPagedPoolUsage", "PagefileUsage", "PeakPagefileUsage")]
+
+    try:
+        t = [wintypes.FILETIME() for _ in range(4)]  # creation, exit, kernel, user: 100 ns units
+        if not kernel32.GetProcessTimes(handle, *(ctypes.byref(x) for x in t)):
+            raise OSError(ctypes.get_last_error(), "GetProcessTimes failed")  # type: ignore[attr-defined,unused-ignore]
+        cpu = sum((x.dwHighDateTime << 32 | x.dwLowDateTime) for x in t[2:]) * 1e-7
+        counters = Counters()
+        counters.cb = ctypes.sizeof(Counters)
+        ok = kernel32.K32GetProcessMemoryInfo(handle, ctypes.byref(counters), counters.cb)
+        return cpu, int(counters.WorkingSetSize) if ok else 0
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _windows_kill_with_parent(proc: subprocess.Popen[bytes]) -> Any:
+    """Windows: puts the helper in a Job object that ends it when this process ends (the job's only
+    handle, returned and kept by the helper's owner, closes then). None where that fails."""
+    import ctypes
+    from ctypes import wintypes
+
+    class Basic(ctypes.Structure):
+        _fields_ = [("PerProcessUserTimeLimit", ctypes.c_int64), ("PerJobUserTimeLimit", ctypes.c_int64),
+                    ("LimitFlags", wintypes.DWORD), ("MinimumWorkingSetSize", ctypes.c_size_t),
+                    ("MaximumWorkingSetSize", ctypes.c_size_t), ("ActiveProcessLimit", wintypes.DWORD),
+                    ("Affinity", ctypes.c_size_t), ("PriorityClass", wintypes.DWORD),
+                    ("SchedulingClass", wintypes.DWORD)]
+
+    class Extended(ctypes.Structure):
+        _fields_ = [("Basic", Basic), ("IoInfo", ctypes.c_uint64 * 6), ("ProcessMemoryLimit", ctypes.c_size_t),
+                    ("JobMemoryLimit", ctypes.c_size_t), ("PeakProcessMemoryUsed", ctypes.c_size_t),
+                    ("PeakJobMemoryUsed", ctypes.c_size_t)]
+
+    try:
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+        kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+        job = kernel32.CreateJobObjectW(None, None)
+        if not job:
+            return None
+        info = Extended()
+        info.Basic.LimitFlags = 0x2000  # JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+        kernel32.SetInformationJobObject(job, 9, ctypes.byref(info), ctypes.sizeof(info))  # Extended limits
+        kernel32.AssignProcessToJobObject(job, wintypes.HANDLE(int(proc._handle)))  # type: ignore[attr-defined]
+        return job
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 _BOOT = (
@@ -143,6 +253,33 @@ class _Helper:
         )
         self.owner = os.getpid()
         self.buf = b""
+        self.chunks: Optional[queue.Queue[bytes]] = None
+        self.job: Any = None
+        if sys.platform == "win32":  # no select() on pipes: a thread reads, receive() polls its queue
+            self.job = _windows_kill_with_parent(self.proc)
+            self.chunks = queue.Queue()
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.chunks), daemon=True).start()
+
+    @staticmethod
+    def _pump(pipe: Any, chunks: queue.Queue[bytes]) -> None:
+        while True:
+            try:
+                block = pipe.read1(1 << 20)
+            except (OSError, ValueError):
+                block = b""
+            chunks.put(block)
+            if not block:
+                return
+
+    def _wait_read(self, fd: int, timeout: float) -> Optional[bytes]:
+        """Up to 1 MiB the helper wrote (b"" once it closed its end), or None when nothing came within timeout."""
+        if self.chunks is not None:
+            try:
+                return self.chunks.get(timeout=timeout)
+            except queue.Empty:
+                return None
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 1 << 20) if ready else None
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.proc.poll() is None
@@ -155,6 +292,11 @@ class _Helper:
         except OSError:
             pass
         self.proc.wait()
+        if self.job is not None:  # Windows: the Job object's handle (the helper has ended already)
+            import ctypes
+
+            ctypes.windll.kernel32.CloseHandle(self.job)  # type: ignore[attr-defined,unused-ignore]
+            self.job = None
         for fh in (self.proc.stdin, self.proc.stdout, self.stderr):
             try:
                 fh.close()  # type: ignore[union-attr]
@@ -193,9 +335,8 @@ class _Helper:
             used = _cpu_seconds(self.proc.pid) - cpu0 if self.proc.poll() is None else 0.0
             if used > limit or time.monotonic() > wall_end:
                 return None, used
-            ready, _, _ = select.select([fd], [], [], min(0.25, max(0.01, limit - used)))
-            if ready:
-                block = os.read(fd, 1 << 20)
+            block = self._wait_read(fd, min(0.25, max(0.01, limit - used)))
+            if block is not None:
                 if not block:
                     raise EOFError
                 self.buf += block
@@ -239,7 +380,8 @@ def _helper_failed(helper: _Helper, fname: str, limit: float, origin: str, exc: 
     _helper = None
     tail = helper.stderr_tail()
     code = helper.proc.returncode
-    if code == -signal.SIGXCPU:  # the helper's own CPU cap (see _cap_cpu) fired before our check
+    sigxcpu = getattr(signal, "SIGXCPU", None)  # not on Windows
+    if sigxcpu is not None and code == -sigxcpu:  # the helper's own CPU cap (see _cap_cpu) fired before our check
         return _timeout_error(fname, limit, origin)
     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
     detail = f" ({type(exc).__name__})" if not isinstance(exc, EOFError) else ""
@@ -310,7 +452,10 @@ def _cap_cpu(limit: float) -> None:
     """Let the kernel end this helper (SIGXCPU) soon after it overruns the request's limit: the parent
     normally stops it first, but a parent that died leaves a helper stuck in a looping libhdf5 call that
     would never read its closed stdin. (Not PR_SET_PDEATHSIG: it fires when the *thread* that started the
-    helper ends, and any thread may have.)"""
+    helper ends, and any thread may have.) Windows has no RLIMIT_CPU: its helper is in a Job object
+    that ends it with the parent (_windows_kill_with_parent)."""
+    if sys.platform == "win32":
+        return
     try:
         import resource
 
@@ -326,6 +471,11 @@ def _serve() -> None:
     """The helper's loop: one request at a time until the parent closes the pipe."""
     import importlib
 
+    if sys.platform == "win32":  # pickles are bytes: no newline translation on the pipes
+        import msvcrt
+
+        msvcrt.setmode(0, os.O_BINARY)
+        msvcrt.setmode(1, os.O_BINARY)
     requests = sys.stdin.buffer
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print goes to stderr, never into the answers

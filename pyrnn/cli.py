@@ -4,6 +4,7 @@
     pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N]
     pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras] [--per-layer] [--json]
     pyrnn demo
+    pyrnn selftest
 
 Errors print one line on stderr and exit with status 1 (2 for usage errors).
 """
@@ -255,6 +256,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if err <= 1e-5 else 1
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from ._selftest import run
+
+    return run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     import pyrnn
 
@@ -285,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="load the bundled model, check it against Keras and time it")
     s.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("selftest", help="check the layers against a float64 reference on every ISA tier")
+    s.set_defaults(fn=cmd_selftest)
     return p
 
 

@@ -11,6 +11,7 @@
 #include "pyrnn/codes.h"
 #include "pyrnn/isa.h"
 #include "pyrnn/kernels.h"
+#include "pyrnn/platform.h"
 #include "pyrnn/tensor.h"
 #include "pyrnn/threadpool.h"
 
@@ -31,6 +32,8 @@ void register_config(py::module_& m) {
     throw py::import_error(std::string(e.what()) + " (from the PYRNN_ISA environment variable)");
   }
   m.attr("__version__") = PYRNN_VERSION;
+  m.attr("build_compiler") = build_compiler();
+  m.attr("build_target") = build_target();
   m.def("compiled_isas", &compiled_isas, "ISA tiers compiled into this build.");
   m.def("supported_isas", &supported_isas, "Compiled ISA tiers this CPU can run.");
   m.def("cpu_features", &cpu_features);

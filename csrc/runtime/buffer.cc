@@ -2,13 +2,13 @@
 
 #include "pyrnn/buffer.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <vector>
+
+#include "pyrnn/platform.h"
 
 namespace pyrnn {
 
@@ -20,7 +20,7 @@ struct BlockCache {
     float* p;
     size_t bytes;
   };
-  pid_t pid = getpid();
+  int64_t pid = process_id();
   std::mutex m;
   std::vector<Block> blocks;
   size_t total = 0;
@@ -31,7 +31,7 @@ struct BlockCache {
 // parent's blocks are then left alone).
 BlockCache& block_cache() {
   static BlockCache* c = new BlockCache;
-  if (c->pid != getpid()) c = new BlockCache;
+  if (c->pid != process_id()) c = new BlockCache;
   return *c;
 }
 
@@ -49,7 +49,7 @@ struct SmallCache {
   ~SmallCache();
   void clear() {
     for (int c = 0; c < kClasses; ++c) {
-      for (int i = 0; i < count[c]; ++i) std::free(blocks[c][i]);
+      for (int i = 0; i < count[c]; ++i) aligned_free(blocks[c][i]);
       count[c] = 0;
     }
   }
@@ -110,7 +110,7 @@ AlignedBuffer::AlignedBuffer(int64_t n, bool zero) : n_(n) {
       c.blocks.erase(c.blocks.begin() + static_cast<std::ptrdiff_t>(best));
     }
   }
-  if (!p) p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) p = static_cast<float*>(aligned_malloc(64, bytes));
   if (!p) throw std::bad_alloc();
   if (zero) std::memset(p, 0, want);
   p_ = std::unique_ptr<float, Free>(p, Free{bytes});
@@ -140,10 +140,10 @@ void AlignedBuffer::Free::operator()(float* p) const {
       c.blocks.push_back({p, bytes});
       c.total += bytes;
     }
-    for (float* q : drop) std::free(q);
+    for (float* q : drop) aligned_free(q);
     return;
   }
-  std::free(p);
+  aligned_free(p);
 }
 
 size_t AlignedBuffer::release_cached() {
@@ -157,7 +157,7 @@ size_t AlignedBuffer::release_cached() {
     freed = c.total;
     c.total = 0;
   }
-  for (const auto& b : drop) std::free(b.p);
+  for (const auto& b : drop) aligned_free(b.p);
   return freed;
 }
 

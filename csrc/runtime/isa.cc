@@ -11,7 +11,14 @@
 #include <cstdlib>
 #include <stdexcept>
 
-#if defined(__x86_64__) || defined(__i386__)
+// MSVC's cl.exe: its intrinsics. clang-cl (the Windows wheels) takes the GCC/Clang branch:
+// it has <cpuid.h> and GNU inline asm, and its _xgetbv wants the xsave target feature.
+#if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
+#include <immintrin.h>  // _xgetbv
+#include <intrin.h>     // __cpuid, __cpuidex
+#define PYRNN_X86 1
+#define PYRNN_X86_MSVC 1
+#elif defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)  // GCC, Clang, clang-cl, MinGW
 #include <cpuid.h>
 #define PYRNN_X86 1
 #endif
@@ -33,11 +40,32 @@ struct Features {
   bool avx512 = false;  // F + DQ + BW + VL, with OS support for ZMM state
 };
 
-#ifdef PYRNN_X86
+#if defined(PYRNN_X86_MSVC)
+unsigned long long xgetbv0() { return _xgetbv(0); }
+// <cpuid.h>'s interface over the MSVC intrinsics: false when the leaf does not exist.
+bool get_cpuid_count(unsigned leaf, unsigned sub, unsigned* a, unsigned* b, unsigned* c, unsigned* d) {
+  int r[4];
+  __cpuid(r, 0);
+  if (static_cast<unsigned>(r[0]) < leaf) return false;
+  __cpuidex(r, static_cast<int>(leaf), static_cast<int>(sub));
+  *a = static_cast<unsigned>(r[0]), *b = static_cast<unsigned>(r[1]);
+  *c = static_cast<unsigned>(r[2]), *d = static_cast<unsigned>(r[3]);
+  return true;
+}
+bool get_cpuid(unsigned leaf, unsigned* a, unsigned* b, unsigned* c, unsigned* d) {
+  return get_cpuid_count(leaf, 0, a, b, c, d);
+}
+#elif defined(PYRNN_X86)
 unsigned long long xgetbv0() {
   unsigned eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return ((unsigned long long)edx << 32) | eax;
+}
+bool get_cpuid(unsigned leaf, unsigned* a, unsigned* b, unsigned* c, unsigned* d) {
+  return __get_cpuid(leaf, a, b, c, d);
+}
+bool get_cpuid_count(unsigned leaf, unsigned sub, unsigned* a, unsigned* b, unsigned* c, unsigned* d) {
+  return __get_cpuid_count(leaf, sub, a, b, c, d);
 }
 #endif
 
@@ -45,13 +73,13 @@ Features detect() {
   Features f;
 #ifdef PYRNN_X86
   unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  if (!get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
   const bool ymm_state = (xcr0 & 0x6) == 0x6;
   const bool zmm_state = (xcr0 & 0xe6) == 0xe6;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+  if (!get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
   const bool avx2 = b & (1u << 5);
   const bool f512 = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
   f.avx2_fma = ymm_state && avx2 && fma;
@@ -120,10 +148,18 @@ std::vector<std::string> supported_isas() {
 }
 
 std::string cpu_features() {
+#if !defined(PYRNN_X86)
+#if defined(__aarch64__) || defined(_M_ARM64)
+  return "aarch64: ASIMD/NEON (baseline; the generic tier's 128-bit vectors are NEON code)";
+#else
+  return "not x86: the generic tier only";
+#endif
+#else
   std::string s;
   s += features().avx2_fma ? "avx2 fma" : "no-avx2";
   s += features().avx512 ? " avx512f/dq/bw/vl" : " no-avx512";
   return s;
+#endif
 }
 
 Isa parse_isa(const std::string& name) {

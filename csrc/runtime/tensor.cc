@@ -2,12 +2,12 @@
 
 #include "pyrnn/tensor.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdio>
 #include <stdexcept>
 #include <utility>
+
+#include "pyrnn/platform.h"
 
 namespace pyrnn {
 
@@ -18,14 +18,6 @@ int64_t Tensor::size() const {
 }
 
 namespace {
-
-int64_t physical_memory_bytes() {
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  if (pages > 0 && page > 0) return (int64_t)pages * (int64_t)page;
-#endif
-  return int64_t(64) << 30;
-}
 
 std::atomic<int64_t>& memory_limit() {
   static std::atomic<int64_t> limit{physical_memory_bytes()};

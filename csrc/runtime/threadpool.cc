@@ -1,7 +1,5 @@
 #include "pyrnn/threadpool.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,15 +8,23 @@
 #include <thread>
 #include <vector>
 
+#include "pyrnn/platform.h"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#include <emmintrin.h>  // _mm_pause (GCC, Clang and MSVC alike)
+#define PYRNN_PAUSE() _mm_pause()
+#elif defined(_M_ARM64) && defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#define PYRNN_PAUSE() __yield()
+#elif defined(__aarch64__)
+#define PYRNN_PAUSE() __asm__ __volatile__("yield")
+#else
+#define PYRNN_PAUSE() ((void)0)
+#endif
+
 namespace pyrnn {
 
-void cpu_relax() {
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+void cpu_relax() { PYRNN_PAUSE(); }
 
 namespace {
 
@@ -27,9 +33,9 @@ namespace {
 // memory but not its threads, so the pool is rebuilt when the process id changes.
 class Pool {
  public:
-  explicit Pool(int workers) : pid_(getpid()) { grow(workers); }
+  explicit Pool(int workers) : pid_(process_id()) { grow(workers); }
 
-  pid_t pid() const { return pid_; }
+  int64_t pid() const { return pid_; }
 
   void grow(int workers) {
     std::lock_guard<std::mutex> lk(m_);
@@ -112,7 +118,7 @@ class Pool {
 
   static constexpr int kSpinMicros = 200;
 
-  pid_t pid_;
+  int64_t pid_;
   std::mutex busy_;  // one parallel call at a time
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
@@ -135,7 +141,7 @@ Pool* g_pool = nullptr;
 Pool* pool() {
   std::lock_guard<std::mutex> lk(g_pool_mutex);
   const int workers = g_threads.load() - 1;
-  if (!g_pool || g_pool->pid() != getpid())
+  if (!g_pool || g_pool->pid() != process_id())
     g_pool = new Pool(workers);  // old one leaks after fork, by design
   else
     g_pool->grow(workers);

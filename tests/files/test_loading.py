@@ -212,3 +212,30 @@ def test_an_interrupted_load_leaves_no_stale_answer(chains, monkeypatch):
     monkeypatch.setattr(_sandbox._Helper, "receive", real)
     _check_demo(pyrnn.load(DEMO))
     assert pyrnn.load(chains[2_000]).count_params() == 0
+
+
+def test_the_windows_reader_thread_path(chains, monkeypatch):
+    """Windows pipes cannot be select()ed, so there a thread reads the helper's answers into a queue
+    (_Helper._pump / _wait_read). The same path, forced here on Linux: answers arrive whole, a timeout
+    still fires on CPU time, and a helper that dies is reported as on Linux."""
+    import queue
+
+    original = _sandbox._Helper.__init__
+
+    def with_reader_thread(self):
+        original(self)
+        self.chunks = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.chunks), daemon=True).start()
+
+    monkeypatch.setattr(_sandbox._Helper, "__init__", with_reader_thread)
+    if _sandbox._helper is not None:
+        _sandbox._helper.stop()
+        _sandbox._helper = None
+    _check_demo(pyrnn.load(DEMO))
+    assert _sandbox._helper.chunks is not None
+    assert pyrnn.load(chains[16_000]).count_params() == 0  # a larger answer, in several chunks
+    with pytest.raises(pyrnn.LoadTimeoutError):
+        pyrnn.load(chains[2_000], timeout=0.02)
+    _check_demo(pyrnn.load(DEMO))
+    _sandbox._helper.stop()
+    _sandbox._helper = None  # the next test starts a plain helper

@@ -44,6 +44,13 @@ def test_show_config(capsys):
     out = capsys.readouterr().out
     assert cfg["isa"] in cfg["isa_supported"] and "generic" in cfg["isa_compiled"]
     assert f"ISA tier in use    : {cfg['isa']}" in out and "CUDA" in out and cfg["version"] == pyrnn.__version__
+    # The platform, and what the core was built for and with (a wheel's compiler is not this machine's).
+    import platform
+
+    assert platform.machine() in cfg["platform"] and platform.python_version() in cfg["python"]
+    arch = {"AMD64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+    assert cfg["built_for"].endswith("-" + arch) and cfg["built_for"] in out
+    assert cfg["compiler"].split()[0] in ("GCC", "Clang", "clang-cl", "MSVC") and cfg["compiler"] in out
 
 
 def _run_python(code, **env):

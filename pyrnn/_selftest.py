@@ -1,0 +1,176 @@
+"""``pyrnn selftest``: a parity smoke test of an installed pyrnn, without TensorFlow.
+
+Builds SimpleRNN, LSTM and GRU layers (both GRU variants, with and without masks, backwards,
+Bidirectional) from fixed random weights and compares what they return, on every ISA tier
+this CPU runs, with a float64 numpy reference written from the Keras equations (a
+self-contained copy of the one in tests/oracle.py, tanh/sigmoid only). It is what the
+wheel builds (cibuildwheel's test-command, .ci/wheel_check.sh) run on each platform.
+
+Exit status 0 when every case is within the parity contract (max|a-b| / max(1, max|b|)
+<= 1e-5), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+TOL = 1e-5
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _cell(kind: str, x_t: np.ndarray, states: List[np.ndarray], W: np.ndarray, U: np.ndarray,
+          b: Optional[np.ndarray], reset_after: bool) -> List[np.ndarray]:
+    H = U.shape[0]
+    if kind == "SimpleRNN":
+        h = np.tanh(x_t @ W + (0.0 if b is None else b) + states[0] @ U)
+        return [h]
+    if kind == "LSTM":
+        h_prev, c_prev = states
+        z = x_t @ W + h_prev @ U + (0.0 if b is None else b)
+        i, f, g, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), _sigmoid(z[:, 3 * H:])
+        c = f * c_prev + i * g
+        return [o * np.tanh(c), c]
+    h_prev = states[0]
+    if reset_after:
+        xz = x_t @ W + (0.0 if b is None else b[0])
+        hz = h_prev @ U + (0.0 if b is None else b[1])
+        z = _sigmoid(xz[:, :H] + hz[:, :H])
+        r = _sigmoid(xz[:, H:2 * H] + hz[:, H:2 * H])
+        hh = np.tanh(xz[:, 2 * H:] + r * hz[:, 2 * H:])
+    else:
+        xz = x_t @ W + (0.0 if b is None else b)
+        z = _sigmoid(xz[:, :H] + h_prev @ U[:, :H])
+        r = _sigmoid(xz[:, H:2 * H] + h_prev @ U[:, H:2 * H])
+        hh = np.tanh(xz[:, 2 * H:] + (r * h_prev) @ U[:, 2 * H:])
+    return [z * h_prev + (1.0 - z) * hh]
+
+
+def oracle(kind: str, x: np.ndarray, weights: Sequence[np.ndarray], *, reset_after: bool = True,
+           go_backwards: bool = False, mask: Optional[np.ndarray] = None,
+           zero_output_for_mask: bool = False) -> List[np.ndarray]:
+    """Keras semantics in float64: [sequence output (B, T, H), *final states]."""
+    W, U = (np.asarray(w, np.float64) for w in weights[:2])
+    b = np.asarray(weights[2], np.float64) if len(weights) > 2 else None
+    B, T, _ = x.shape
+    H = U.shape[0]
+    states = [np.zeros((B, H)) for _ in range(2 if kind == "LSTM" else 1)]
+    m = np.ones((B, T), bool) if mask is None else mask
+    prev = np.zeros((B, H))
+    outs = []
+    for t in (range(T - 1, -1, -1) if go_backwards else range(T)):
+        new = _cell(kind, np.asarray(x[:, t], np.float64), states, W, U, b, reset_after)
+        valid = m[:, t][:, None]
+        states = [np.where(valid, n, s) for n, s in zip(new, states)]
+        outs.append(np.where(valid, new[0], np.zeros_like(prev) if zero_output_for_mask else prev))
+        prev = np.where(valid, new[0], prev)
+    return [np.stack(outs, axis=1), *states]
+
+
+def _weights(kind: str, d: int, h: int, rng: np.random.Generator, reset_after: bool = True) -> List[np.ndarray]:
+    g = GATES[kind]
+    a = np.sqrt(6.0 / (d + g * h))
+    rec_scale = 0.6 if kind == "SimpleRNN" else 1.0
+    bias_shape = (2, g * h) if kind == "GRU" and reset_after else (g * h,)
+    return [
+        rng.uniform(-a, a, size=(d, g * h)).astype(np.float32),
+        (rng.normal(size=(h, g * h)) * (rec_scale / np.sqrt(h))).astype(np.float32),
+        rng.uniform(-0.5, 0.5, size=bias_shape).astype(np.float32),
+    ]
+
+
+def _err(got: Any, ref: np.ndarray) -> float:
+    got = np.asarray(got, np.float64)
+    if got.shape != ref.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+
+
+def _cases() -> List[Dict[str, Any]]:
+    cases = []
+    for kind, reset_after in (("SimpleRNN", True), ("LSTM", True), ("GRU", True), ("GRU", False)):
+        for units in (7, 32, 65):
+            for masked, backwards in ((False, False), (True, False), (True, True)):
+                cases.append(dict(kind=kind, reset_after=reset_after, units=units, masked=masked,
+                                  backwards=backwards, bidirectional=False))
+        cases.append(dict(kind=kind, reset_after=reset_after, units=17, masked=True, backwards=False,
+                          bidirectional=True))
+    return cases
+
+
+def _run_case(pyrnn: Any, case: Dict[str, Any], seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    kind, units, reset_after = case["kind"], case["units"], case["reset_after"]
+    B, T, D = 3, 12, 5
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    mask = rng.random((B, T)) > 0.3 if case["masked"] else None
+    if mask is not None:
+        mask[0] = False  # a fully masked row
+    cls = getattr(pyrnn, kind)
+    extra = {"reset_after": reset_after} if kind == "GRU" else {}
+    opts = dict(return_sequences=True, return_state=True, **extra)
+    wf = _weights(kind, D, units, rng, reset_after)
+    if not case["bidirectional"]:
+        got = cls(*wf, go_backwards=case["backwards"], **opts)(x, mask=mask)
+        ref = oracle(kind, x, wf, reset_after=reset_after, go_backwards=case["backwards"], mask=mask)
+        return max(_err(g, r) for g, r in zip(got, ref)) if len(got) == len(ref) else float("inf")
+    wb = _weights(kind, D, units, rng, reset_after)
+    bi = pyrnn.Bidirectional(cls(*wf, **opts), cls(*wb, go_backwards=True, **opts), merge_mode="concat")
+    got = bi(x, mask=mask)
+    yf, *sf = oracle(kind, x, wf, reset_after=reset_after, mask=mask, zero_output_for_mask=True)
+    yb, *sb = oracle(kind, x, wb, reset_after=reset_after, go_backwards=True, mask=mask, zero_output_for_mask=True)
+    ref = [np.concatenate([yf, yb[:, ::-1]], axis=-1), *sf, *sb]
+    return max(_err(g, r) for g, r in zip(got, ref)) if len(got) == len(ref) else float("inf")
+
+
+def run(verbose: bool = True) -> int:
+    """Runs every case on every supported tier; prints a summary; returns the exit status."""
+    import pyrnn
+    from pyrnn import _core
+
+    cfg = pyrnn.config()
+    if verbose:
+        print(f"pyrnn {cfg['version']} selftest on {cfg['platform']} ({cfg['python']}), "
+              f"built for {cfg['built_for']} with {cfg['compiler']}")
+    previous = _core.current_isa()
+    worst: Dict[str, float] = {}
+    failures = []
+    t0 = time.perf_counter()
+    try:
+        for tier in _core.supported_isas():
+            _core.set_isa(tier)
+            worst[tier] = 0.0
+            for seed, case in enumerate(_cases()):
+                try:
+                    err = _run_case(pyrnn, case, seed)
+                except Exception as exc:  # noqa: BLE001 - a crash is a failure to report, not to hide
+                    err = float("inf")
+                    case = dict(case, error=f"{type(exc).__name__}: {exc}")
+                worst[tier] = max(worst[tier], err)
+                if not err <= TOL:
+                    failures.append((tier, case, err))
+    finally:
+        _core.set_isa(previous)
+    n = len(_cases())
+    if verbose:
+        for tier, err in worst.items():
+            print(f"  {tier:8s}: {n} layer cases, worst relative error {err:.2e} (contract {TOL:g})")
+        for tier, case, err in failures[:10]:
+            print(f"  FAIL {tier}: {case} error {err:.3g}")
+        print(f"selftest {'passed' if not failures else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
+    return 1 if failures else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(verbose="-q" not in (argv if argv is not None else sys.argv[1:]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
