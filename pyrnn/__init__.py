@@ -20,6 +20,7 @@ except ImportError as _exc:  # the source tree's pyrnn/ shadows the installed pa
         "Python found before the installed package because the current directory comes first on sys.path: "
         "run Python from another directory (after `pip install .`)."
     ) from _exc
+from ._batch import BatchPredictor
 from ._config import (
     config,
     get_num_threads,
