@@ -40,11 +40,19 @@ __version__ = _core.__version__
 
 set_num_threads(physical_cores())
 
+try:  # threadpoolctl, when installed, sees and caps pyrnn's pool (pyrnn/_threadpool.py)
+    from ._threadpool import register as _register_threadpoolctl
+
+    _register_threadpoolctl()
+except Exception:  # pragma: no cover - an incompatible threadpoolctl must not stop `import pyrnn`
+    pass
+
 __all__ = [
     "load",
     "from_keras",
     "Model",
     "Stream",
+    "BatchPredictor",
     "ModelFormatError",
     "UnsupportedLayerError",
     "LoadTimeoutError",
