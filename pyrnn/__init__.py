@@ -41,9 +41,9 @@ __version__ = _core.__version__
 set_num_threads(physical_cores())
 
 try:  # threadpoolctl, when installed, sees and caps pyrnn's pool (pyrnn/_threadpool.py)
-    from ._threadpool import register as _register_threadpoolctl
+    from ._threadpool import install as _install_threadpoolctl_controller
 
-    _register_threadpoolctl()
+    _install_threadpoolctl_controller()
 except Exception:  # pragma: no cover - an incompatible threadpoolctl must not stop `import pyrnn`
     pass
 

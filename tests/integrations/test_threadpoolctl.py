@@ -55,3 +55,21 @@ def test_limits_cap_and_restore(two_threads, user_api):
     with controller.limit(limits=1, user_api="pyrnn"):
         assert pyrnn.get_num_threads() == 1
     assert pyrnn.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("first", ["pyrnn", "threadpoolctl"])
+def test_registered_whichever_is_imported_first(first):
+    """`import pyrnn` does not import threadpoolctl (an import hook registers the controller when it is
+    imported); importing threadpoolctl first registers at `import pyrnn`."""
+    import subprocess
+    import sys
+
+    second = "threadpoolctl" if first == "pyrnn" else "pyrnn"
+    code = (f"import sys\nimport {first}\nlazy = 'threadpoolctl' not in sys.modules\nimport {second}\n"
+            "import threadpoolctl, pyrnn\n"
+            "apis = [p['user_api'] for p in threadpoolctl.threadpool_info()]\n"
+            "with threadpoolctl.threadpool_limits(1):\n    inside = pyrnn.get_num_threads()\n"
+            "print(lazy, apis.count('pyrnn'), inside)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(DEMO)).stdout.split()
+    assert out == [str(first == "pyrnn"), "1", "1"]
