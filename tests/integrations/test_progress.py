@@ -120,12 +120,3 @@ def test_real_tqdm_draws_on_a_terminal(monkeypatch, model, x):
     model.predict(x, batch_size=50, verbose=1)
     assert "100/100" in err.getvalue() and "rows" in err.getvalue()
 
-
-def test_no_progress_library_is_imported_by_pyrnn():
-    import subprocess
-
-    code = ("import sys, pyrnn; bad = [m for m in ('tqdm', 'dask', 'distributed', 'sklearn', 'pandas') "
-            "if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(DEMO)).stdout
-    assert out.strip() == "[]"
