@@ -26,7 +26,8 @@ def test_import_pyrnn_imports_no_integration_library():
 @pytest.mark.parametrize(("module", "missing", "extra"), [("pyrnn.dask", "dask", "pyrnn[dask]"),
                                                            ("pyrnn.sklearn", "sklearn", "pyrnn[sklearn]")])
 def test_a_missing_library_names_the_extra(monkeypatch, module, missing, extra):
-    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")] or [missing]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed (submodules too)
     monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(ImportError, match=rf'pip install "{extra}"'.replace("[", r"\[").replace("]", r"\]")):
         importlib.import_module(module)
