@@ -34,7 +34,9 @@ from .activations import SUPPORTED as SUPPORTED_ACTIVATIONS
 from .errors import LoadTimeoutError, ModelFormatError, StreamError, UnsupportedLayerError
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .model import Model, from_keras, load
+from .profile import Profile, ProfileRow
 from .stream import Stream
+from .torch_models import TorchModel, from_torch
 
 __version__ = _core.__version__
 
@@ -50,9 +52,13 @@ except Exception:  # pragma: no cover - an incompatible threadpoolctl must not s
 __all__ = [
     "load",
     "from_keras",
+    "from_torch",
+    "TorchModel",
     "Model",
     "Stream",
     "BatchPredictor",
+    "Profile",
+    "ProfileRow",
     "ModelFormatError",
     "UnsupportedLayerError",
     "LoadTimeoutError",

@@ -2,7 +2,7 @@
 
     pyrnn info MODEL
     pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N]
-    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras]
+    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras] [--per-layer] [--json]
     pyrnn demo
 
 Errors print one line on stderr and exit with status 1 (2 for usage errors).
@@ -17,7 +17,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -32,8 +32,8 @@ def _fail(msg: str) -> int:
     return 1
 
 
-def _time(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 5, max_reps: int = 2000) -> float:
-    """Median wall time of fn() in seconds, after a warm-up call."""
+def _samples(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 5, max_reps: int = 2000) -> List[float]:
+    """Wall times of repeated fn() calls in seconds, after a warm-up call."""
     fn()
     times: List[float] = []
     start = time.perf_counter()
@@ -41,7 +41,20 @@ def _time(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 5, max_r
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def _time(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 5, max_reps: int = 2000) -> float:
+    """Median wall time of fn() in seconds, after a warm-up call."""
+    return statistics.median(_samples(fn, budget_s, min_reps, max_reps))
+
+
+def _latency_stats(times: Sequence[float], batch: int) -> Dict[str, float]:
+    """min/p50/p90/p99/mean latency in ms and throughput (sequences/s at the median)."""
+    ms = np.asarray(times, dtype=np.float64) * 1e3
+    p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
+    return {"min_ms": float(ms.min()), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(ms.mean()),
+            "samples": int(ms.size), "sequences_per_s": batch / (p50 / 1e3)}
 
 
 def _fmt_time(s: float) -> str:
@@ -146,6 +159,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise ValueError("--batch-sizes needs positive integers")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     keras_fn = None
     note = ""
     if args.keras:
@@ -156,19 +171,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except Exception as exc:  # Keras cannot load every file pyrnn can
             note = f"Keras could not load the file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     rng = np.random.default_rng(0)
-    header = ["batch", "pyrnn latency", "pyrnn seq/s"] + (["Keras tf.function", "speed-up"] if keras_fn else [])
+    header = ["batch", "min", "p50", "p90", "p99", "seq/s (p50)"]
+    header += ["Keras tf.function (p50)", "speed-up"] if keras_fn else []
     rows = []
-    print(f"{model!r}\nthreads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
+    results: List[Dict[str, Any]] = []
+    profiles = []
     for b in sizes:
         xs = _sample_inputs(model, b, args.timesteps, rng)
         arg = xs if len(xs) > 1 else xs[0]
-        t = _time(functools.partial(model.predict, arg))
-        row = [str(b), _fmt_time(t), f"{b / t:,.0f}"]
+        st = _latency_stats(_samples(functools.partial(model.predict, arg)), b)
+        entry: Dict[str, Any] = {"batch": b, **st}
+        row = [str(b)] + [_fmt_time(st[k] / 1e3) for k in ("min_ms", "p50_ms", "p90_ms", "p99_ms")]
+        row.append(f"{st['sequences_per_s']:,.0f}")
         if keras_fn:
-            tk = _time(functools.partial(keras_fn, xs))
-            row += [_fmt_time(tk), f"{tk / t:.1f}x"]
+            tk = _latency_stats(_samples(functools.partial(keras_fn, xs)), b)
+            entry["keras"] = tk
+            row += [_fmt_time(tk["p50_ms"] / 1e3), f"{tk['p50_ms'] / st['p50_ms']:.1f}x"]
+        if args.per_layer:
+            prof = model.profile(arg, repeats=args.repeats, warmup=1)
+            profiles.append(prof)
+            entry["per_layer"] = prof.to_dict()["rows"]
         rows.append(row)
+        results.append(entry)
+    if args.json:
+        info = {"model": model.name, "file": args.model, "pyrnn": pyrnn.__version__,
+                "threads": pyrnn.get_num_threads(), "isa": pyrnn.config()["isa"], "results": results}
+        if note:
+            info["note"] = note
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{model!r}\nthreads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
     print(_table(header, rows))
+    for prof in profiles:
+        print()
+        print(prof)
     if note:
         print(note)
     return 0
@@ -240,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timesteps", type=int, default=32, help="length used where the model's time axis is free")
     s.add_argument("--keras", action="store_true",
                    help="also time the model in Keras (needs TensorFlow; its start-up takes tens of seconds)")
+    s.add_argument("--per-layer", action="store_true", help="also time each layer (model.profile) per batch size")
+    s.add_argument("--repeats", type=int, default=20, help="timed runs per batch size for --per-layer (default 20)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object (latency min/p50/p90/p99/mean in ms, sequences/s; with "
+                        "--per-layer the layer rows) instead of tables")
     s.add_argument("--no-tensorflow", action="store_true", help=argparse.SUPPRESS)  # the default since 0.1
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="load the bundled model, check it against Keras and time it")

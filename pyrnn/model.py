@@ -19,6 +19,7 @@ from .errors import ModelFormatError, UnsupportedLayerError
 from .keras_files import ModelSource, read_model_file
 
 if TYPE_CHECKING:
+    from .profile import Profile
     from .stream import Stream
 
 __all__ = ["Model", "load", "from_keras"]
@@ -56,6 +57,7 @@ class Model:
         self.output_names: List[str] = converted.output_names
         self._rows: List[LayerRow] = converted.rows
         self._num_ops: int = converted.graph.num_ops
+        self._ops = converted.ops
         self._id_ranges = {i: converted.id_inputs[s.slot] for i, s in enumerate(inputs)
                            if s.slot in converted.id_inputs}
         self._check_dims = [tuple((i, d) for i, d in enumerate(s) if i > 0 and d is not None) for s in self._in_shapes]
@@ -286,6 +288,29 @@ class Model:
                 o[...] = y
             return out  # type: ignore[return-value]
         return ys[0] if len(ys) == 1 else ys
+
+    def profile(self, x: Any, repeats: int = 10, warmup: int = 1) -> "Profile":
+        """Times every layer of the model on ``x``: ``warmup`` untimed runs, then
+        ``repeats`` runs in which the native plan times each op. Returns a
+        :class:`pyrnn.Profile` (``print(profile)`` shows a table, slowest layer first;
+        ``profile.rows`` and ``profile.to_dict()`` give the numbers).
+
+        The timings belong to this call: other threads' ``predict`` calls on the same
+        model run untimed and at full speed meanwhile. A stateful model is profiled
+        from zero states and its own states are left as they were.
+        """
+        from .profile import Profile
+
+        for name, value, least in (("repeats", repeats, 1), ("warmup", warmup, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+            if value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
+        xs = self._inputs(x)
+        B = xs[0].shape[0]
+        states = [np.zeros((B, w), np.float32) for w in self._state_widths]
+        per_op, wall = self._graph.profile(xs + states, int(repeats), int(warmup))
+        return Profile.from_timings(self.name, B, int(warmup), self._ops, per_op, wall)
 
     def _out_specs(self, batch: int) -> List[Tuple[str, Shape]]:
         return [(n, (batch,) + tuple(s[1:])) for n, s in zip(self.output_names, self._out_shapes)]

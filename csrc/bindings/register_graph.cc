@@ -12,6 +12,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -235,7 +237,36 @@ void register_graph(py::module_& m) {
           },
           py::arg("inputs"), py::arg("out") = py::none(),
           "Run the plan on float32 inputs; returns the list of outputs (the `out` arrays, written, when given: "
-          "one C-contiguous float32 array per output, of its shape).");
+          "one C-contiguous float32 array per output, of its shape).")
+      .def(
+          "profile",
+          [](const Graph& g, const std::vector<py::object>& inputs, int64_t repeats, int64_t warmup) {
+            if (repeats < 1) throw std::invalid_argument("repeats must be >= 1, got " + std::to_string(repeats));
+            if (warmup < 0) throw std::invalid_argument("warmup must be >= 0, got " + std::to_string(warmup));
+            const std::vector<farray> xs = as_farrays(inputs);
+            std::vector<Tensor> in = borrow(xs, {});
+            const auto n = static_cast<py::ssize_t>(g.num_ops());
+            py::array_t<double> per_op({static_cast<py::ssize_t>(repeats), n});
+            py::array_t<double> wall(static_cast<py::ssize_t>(repeats));
+            double* po = per_op.mutable_data();
+            double* pw = wall.mutable_data();
+            std::fill(po, po + repeats * n, 0.0);
+            {
+              // The inputs stay alive in `xs`; the two result arrays are this call's own
+              // and no other Python code sees them before it returns.
+              py::gil_scoped_release nogil;
+              for (int64_t r = 0; r < warmup; ++r) g.run(in);
+              for (int64_t r = 0; r < repeats; ++r) {
+                const auto t0 = std::chrono::steady_clock::now();
+                g.run(in, po + r * n);
+                pw[r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              }
+            }
+            return py::make_tuple(per_op, wall);
+          },
+          py::arg("inputs"), py::arg("repeats"), py::arg("warmup"),
+          "Run the plan warmup + repeats times, timing each op of the timed runs; returns (seconds per run and "
+          "op: float64 (repeats, num_ops), wall seconds per run: float64 (repeats,)). Other calls are unaffected.");
 }
 
 }  // namespace pyrnn

@@ -2,6 +2,7 @@
 
 #include "pyrnn/graph.h"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -41,7 +42,7 @@ void Graph::finalize(int num_slots, std::vector<int> inputs, std::vector<int> ou
   outputs_ = std::move(outputs);
 }
 
-std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs) const {
+std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs, double* op_seconds) const {
   if (inputs.size() != inputs_.size())
     throw std::invalid_argument("expected " + std::to_string(inputs_.size()) + " inputs, got " +
                                 std::to_string(inputs.size()));
@@ -52,7 +53,13 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs) const {
       if (s >= 0 && t[static_cast<size_t>(s)].ptr == nullptr && t[static_cast<size_t>(s)].size() != 0)
         throw std::logic_error("plan reads a slot before it is written");
     try {
-      ops_[i]->run(t);
+      if (op_seconds == nullptr) {
+        ops_[i]->run(t);
+      } else {
+        const auto t0 = std::chrono::steady_clock::now();
+        ops_[i]->run(t);
+        op_seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
     } catch (const std::length_error& e) {
       throw std::invalid_argument("layer '" + ops_[i]->layer() + "': " + e.what());
     }

@@ -10,7 +10,7 @@ graph (Sequential or Functional) is ``graph.py``'s job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -20,7 +20,7 @@ from ..errors import ModelFormatError, StreamError, UnsupportedLayerError
 from ..keras_config import layer_list
 from ..keras_files import ModelSource
 from . import graph
-from .plan import CarriedState, LayerRow, Plan, Shape, Sym, shape_str
+from .plan import CarriedState, LayerRow, OpInfo, Plan, Shape, Sym, shape_str
 from .registry import KerasLayer, layer_type, support_problems
 
 
@@ -37,6 +37,7 @@ class ConvertedModel:
     states: List[CarriedState]  # extra plan inputs/outputs after the model's own, in order
     rows: List[LayerRow]  # the top-level layers, for summary()
     id_inputs: Dict[int, int]  # input slot read by an Embedding -> its input_dim
+    ops: List[OpInfo] = field(default_factory=list)  # per native op: its layer and kind (profiles)
 
 
 def convert_model(source: ModelSource, mode: str = "predict") -> ConvertedModel:
@@ -45,7 +46,8 @@ def convert_model(source: ModelSource, mode: str = "predict") -> ConvertedModel:
     "stream" mode StreamError for a layer that needs the whole sequence."""
     cv = Converter(source, mode)
     inputs, outputs, in_names, out_names = cv.build()
-    return ConvertedModel(cv.plan.graph, inputs, outputs, in_names, out_names, cv.states, cv.rows, cv.id_inputs)
+    return ConvertedModel(cv.plan.graph, inputs, outputs, in_names, out_names, cv.states, cv.rows, cv.id_inputs,
+                          cv.plan.ops)
 
 
 class Converter:
@@ -134,7 +136,11 @@ class Converter:
         streaming = self.mode == "stream"
         if streaming and not kind.tracks_time:
             self._check_stepwise(layer, ins, kind.stepwise, kind.time_check)
-        outs = kind.emit(self, layer, ins, kw)
+        self.plan.layer_path.append((layer.name, layer.cls))  # wrappers and nested models apply their layers
+        try:
+            outs = kind.emit(self, layer, ins, kw)
+        finally:
+            self.plan.layer_path.pop()
         if streaming and kind.stepwise and any(s.timed for s in ins):
             outs = [Sym(o.slot, o.shape, o.mask, True) for o in outs]
         if top and layer.name not in self._row_names:

@@ -45,6 +45,17 @@ class CarriedState:
     out: Sym
 
 
+@dataclass(frozen=True)
+class OpInfo:
+    """Where a native op comes from: the Keras layer that emitted it (its name, with the
+    wrappers and nested models around it: "td/dense", "encoder/lstm"; and its class)
+    and the op's kind (the ``_core.Graph`` method: "rnn", "dense", ...)."""
+
+    layer: str
+    cls: str
+    op: str
+
+
 @dataclass
 class LayerRow:
     """What Model.summary prints for a top-level layer."""
@@ -63,6 +74,11 @@ class Plan:
         self.graph = _core.Graph()
         self.num_slots = 0
         self.io: List[Tuple[List[int], List[int]]] = []
+        # Per native op, in order: the Keras layer that emitted it and the op kind, for profiles.
+        self.ops: List[OpInfo] = []
+        # The layers being emitted, outermost first (a wrapper or nested model, then the
+        # layer inside it): Converter.apply pushes and pops them.
+        self.layer_path: List[Tuple[str, str]] = []
 
     def new(self, shape: Shape, mask: Optional[Sym] = None) -> Sym:
         """A fresh slot of the given static shape."""
@@ -74,6 +90,7 @@ class Plan:
         slot -1 means "absent"."""
         getattr(self.graph, op)(layer, list(ins), list(outs), *args)
         self.io.append((list(ins), list(outs)))
+        self._record(layer, op)
 
     def emit_named(self, op: str, layer: str, ins: Mapping[str, Union[int, Sequence[int]]],
                    outs: Mapping[str, int], *args: Any, **options: Any) -> None:
@@ -83,6 +100,11 @@ class Plan:
         getattr(self.graph, op)(layer, *args, **ins, **outs, **options)
         flat = [s for v in ins.values() for s in ([v] if isinstance(v, int) else v)]
         self.io.append((flat, list(outs.values())))
+        self._record(layer, op)
+
+    def _record(self, layer: str, op: str) -> None:
+        path = "/".join(name for name, _ in self.layer_path) or layer
+        self.ops.append(OpInfo(path, self.layer_path[-1][1] if self.layer_path else "", op))
 
     def finalize(self, inputs: List[int], outputs: List[int]) -> None:
         """Fixes the plan's inputs and outputs and frees each other slot after its last use."""

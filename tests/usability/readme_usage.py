@@ -47,3 +47,15 @@ except pyrnn.UnsupportedLayerError as exc:
     print(exc.problems)
 except pyrnn.ModelFormatError as exc:
     print(exc)
+
+profile: pyrnn.Profile = model.profile(x, repeats=10, warmup=1)
+print(profile)
+slowest: pyrnn.ProfileRow = profile.rows[0]
+seconds: float = slowest.mean_s
+as_json = profile.to_dict()
+
+
+def from_torch_usage(module: object) -> None:
+    converted: pyrnn.TorchModel = pyrnn.from_torch(module, return_state=True)
+    output, h_n = converted.predict(x)
+    converted.summary()

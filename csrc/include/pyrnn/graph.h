@@ -65,7 +65,12 @@ class Graph {
   size_t num_ops() const { return ops_.size(); }
   // Runs the plan. Inputs are borrowed for the duration of the call; outputs own their
   // memory unless they alias an input (check Tensor::buf). Thread-safe.
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+  //
+  // op_seconds: null (the normal case), or num_ops() doubles to which each op adds its
+  // own wall time (steady clock) in this call. The timings belong to the caller, so a
+  // profiled call shares nothing with concurrent calls on the same plan; when it is
+  // null the loop pays one predictable branch per op.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, double* op_seconds = nullptr) const;
 
  private:
   int num_slots_ = 0;
