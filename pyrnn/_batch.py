@@ -15,17 +15,17 @@ import pickle
 import sys
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _core
-from .keras_files import ModelSource
 from .model import Model, load
 
 __all__ = ["BatchPredictor", "stats"]
 
 ModelOrPath = Union[Model, str, "os.PathLike[str]"]
+Recipe = Tuple[Callable[..., Model], Tuple[Any, ...]]  # what Model.__reduce__ returns
 
 _CACHE_SIZE = 8  # models kept per process (least recently used dropped first)
 _cache: OrderedDict[str, Model] = OrderedDict()
@@ -40,15 +40,19 @@ def stats() -> Dict[str, int]:
         return {"loads": _counts["loads"], "calls": _counts["calls"], "cached": len(_cache)}
 
 
-def _cached_model(token: str, path: Optional[str], source: Optional[ModelSource]) -> Model:
-    """The model for ``token``, loaded at most once per process (under a lock, so threads
-    of one worker share the load)."""
+def _cached_model(token: str, path: Optional[str], recipe: Optional[Recipe]) -> Model:
+    """The model for ``token``, loaded (from ``path``) or rebuilt (from ``recipe``) at most
+    once per process, under a lock, so threads of one worker share the load."""
     with _lock:
         model = _cache.get(token)
         if model is not None:
             _cache.move_to_end(token)
             return model
-        model = load(path) if path is not None else Model(source)  # type: ignore[arg-type]
+        if path is not None:
+            model = load(path)
+        else:
+            assert recipe is not None
+            model = recipe[0](*recipe[1])
         _counts["loads"] += 1
         _cache[token] = model
         while len(_cache) > _CACHE_SIZE:
@@ -61,8 +65,8 @@ def _path_token(path: str) -> str:
     return f"path:{path}:{st.st_mtime_ns}:{st.st_size}"
 
 
-def _source_token(source: ModelSource) -> str:
-    return "model:" + hashlib.sha256(pickle.dumps(source, protocol=4)).hexdigest()
+def _recipe_token(recipe: Recipe) -> str:
+    return "model:" + hashlib.sha256(pickle.dumps(recipe, protocol=4)).hexdigest()
 
 
 def _check_positive(value: Any, what: str) -> Optional[int]:
@@ -79,7 +83,8 @@ class BatchPredictor:
     Args:
         model_or_path: a :class:`pyrnn.Model` or the path of a ``.keras`` / ``.h5`` file.
             A path is loaded once here (to check it) and once in each process the predictor
-            runs in; a model travels as its config and weights and is rebuilt once per process.
+            runs in; a model (a ``TorchModel`` too) travels as its config and weights and is
+            rebuilt once per process.
         batch_size: passed to ``Model.predict`` (rows per native call; default all at once).
         num_threads: if set, the process that runs the predictor uses this many pyrnn threads
             (``pyrnn.set_num_threads``, process-wide); useful when an engine already runs one
@@ -109,10 +114,12 @@ class BatchPredictor:
         self.batch_size = _check_positive(batch_size, "batch_size")
         self.num_threads = _check_positive(num_threads, "num_threads")
         self._path: Optional[str] = None
-        self._source: Optional[ModelSource] = None
+        self._recipe: Optional[Recipe] = None
         if isinstance(model_or_path, Model):
-            self._source = model_or_path._source
-            self._token = _source_token(self._source)
+            # The model's own pickling recipe (rebuild function, config and weights; a
+            # TorchModel's layout too), kept unexecuted: each process runs it once.
+            self._recipe = model_or_path.__reduce__()
+            self._token = _recipe_token(self._recipe)
             model = model_or_path
             with _lock:  # this process already has it: no second build here
                 _cache.setdefault(self._token, model)
@@ -135,7 +142,7 @@ class BatchPredictor:
     # -- pickling: a token plus what is needed to load the model once per process ----------
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_restore, (self._token, self._path, self._source, self.batch_size, self.num_threads,
+        return (_restore, (self._token, self._path, self._recipe, self.batch_size, self.num_threads,
                            self._describe))
 
     def __dask_tokenize__(self) -> Tuple[Any, ...]:
@@ -145,7 +152,7 @@ class BatchPredictor:
     @property
     def model(self) -> Model:
         """The model, from this process's cache (loaded on first use in the process)."""
-        return _cached_model(self._token, self._path, self._source)
+        return _cached_model(self._token, self._path, self._recipe)
 
     def __repr__(self) -> str:
         return (f"BatchPredictor({self._describe}, batch_size={self.batch_size}, "
@@ -241,7 +248,7 @@ class BatchPredictor:
         return pd.Series(list(y), index=series.index, name=model.output_names[0])
 
 
-def _restore(token: str, path: Optional[str], source: Optional[ModelSource], batch_size: Optional[int],
+def _restore(token: str, path: Optional[str], recipe: Optional[Recipe], batch_size: Optional[int],
              num_threads: Optional[int], describe: str) -> BatchPredictor:
     """Unpickles a predictor without loading its model (that happens once per process, on first use)."""
     predictor = BatchPredictor.__new__(BatchPredictor)
@@ -249,6 +256,6 @@ def _restore(token: str, path: Optional[str], source: Optional[ModelSource], bat
     predictor.num_threads = num_threads
     predictor._token = token
     predictor._path = path
-    predictor._source = source
+    predictor._recipe = recipe
     predictor._describe = describe
     return predictor

@@ -83,6 +83,12 @@ def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_siz
     predictor = model_or_path if isinstance(model_or_path, BatchPredictor) else \
         BatchPredictor(model_or_path, batch_size=batch_size, num_threads=num_threads)
     model = predictor.model
+    spec = getattr(model, "torch_spec", None)  # a pyrnn.TorchModel
+    if spec is not None and (not spec.batch_first or spec.return_state):
+        raise ValueError(f"pyrnn.dask.predict splits x along axis 0 as the batch and returns one array per output; "
+                         f"{spec.description} was converted with batch_first={spec.batch_first}, "
+                         f"return_state={spec.return_state}: convert a batch_first=True module without return_state "
+                         "(or run a pyrnn.BatchPredictor yourself)")
     xs = _as_dask_inputs(x, model.input_names)
     for name, a, shape in zip(model.input_names, xs, model._in_shapes):
         if a.ndim != len(shape) or any(d is not None and a.shape[i] != d for i, d in enumerate(shape) if i > 0):
@@ -100,7 +106,8 @@ def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_siz
 
     # The outputs' shapes after the batch axis: one row of zeros through the model, here.
     probe = [np.zeros((1,) + tuple(int(s) for s in a.shape[1:]), dtype=a.dtype) for a in xs]
-    out_shapes: List[Tuple[int, ...]] = [y.shape[1:] for y in _as_list(model.predict(probe))]
+    ys = _as_list(model.predict(probe[0] if len(probe) == 1 else probe))
+    out_shapes: List[Tuple[int, ...]] = [y.shape[1:] for y in ys]
 
     pred = dask.delayed(predictor, pure=True)
     args: List[Any] = [pred, None]

@@ -184,3 +184,21 @@ def test_batch_predictor_pandas(demo):
         pred(frame.iloc[:, :23])
     with pytest.raises(TypeError, match=r"columns \['name'\] are not numeric"):
         pred(frame.assign(name="a"))
+
+
+def test_torch_models_keep_their_layout(client):
+    """A TorchModel travels as itself (its layout and outputs), not as a plain Model."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    x = np.random.default_rng(7).normal(size=(70, 9, 3)).astype(np.float32)
+    module = torch.nn.GRU(3, 5, num_layers=2, batch_first=True)
+    model = pyrnn.from_torch(module)
+    got = pyrnn.dask.predict(model, da.from_array(x, chunks=(20, 9, 3))).compute()
+    np.testing.assert_array_equal(got, model.predict(x))
+    seq_first = pyrnn.from_torch(torch.nn.LSTM(3, 4))  # (time, batch, features)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2))
+    restored = pickle.loads(pickle.dumps(pyrnn.BatchPredictor(seq_first)))
+    assert type(restored.model) is type(seq_first)
+    np.testing.assert_array_equal(restored(xt), seq_first.predict(xt))
+    with pytest.raises(ValueError, match="batch_first=False, return_state=False"):
+        pyrnn.dask.predict(seq_first, da.from_array(xt))

@@ -195,3 +195,14 @@ def test_bad_input_says_what_was_expected(demo):
         ps.RNNRegressor(3.5).predict(np.zeros((2, 24)))
     with pytest.raises(ValueError, match=r"model 'demo_sunspots' takes sequences of shape \(None, 24, 1\)"):
         est.fit(np.zeros((2, 24, 2)))
+
+
+def test_torch_models():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = pyrnn.from_torch(torch.nn.LSTM(1, 4, batch_first=True))
+    x = _x(20, seed=8)
+    y = model.predict(x)[:, -1, :]  # every step's output, flattened: (N, T*H)
+    np.testing.assert_array_equal(ps.RNNRegressor(model).predict(x)[:, -4:], y)
+    with pytest.raises(ValueError, match="batch_first=False, return_state=False"):
+        ps.RNNRegressor(pyrnn.from_torch(torch.nn.LSTM(1, 4))).predict(x)
