@@ -20,6 +20,7 @@ except ImportError as _exc:  # the source tree's pyrnn/ shadows the installed pa
         "Python found before the installed package because the current directory comes first on sys.path: "
         "run Python from another directory (after `pip install .`)."
     ) from _exc
+from ._batch import BatchPredictor
 from ._config import (
     config,
     get_num_threads,
@@ -41,6 +42,13 @@ __version__ = _core.__version__
 
 set_num_threads(physical_cores())
 
+try:  # threadpoolctl, when installed, sees and caps pyrnn's pool (pyrnn/_threadpool.py)
+    from ._threadpool import install as _install_threadpoolctl_controller
+
+    _install_threadpoolctl_controller()
+except Exception:  # pragma: no cover - an incompatible threadpoolctl must not stop `import pyrnn`
+    pass
+
 __all__ = [
     "load",
     "from_keras",
@@ -48,6 +56,7 @@ __all__ = [
     "TorchModel",
     "Model",
     "Stream",
+    "BatchPredictor",
     "Profile",
     "ProfileRow",
     "ModelFormatError",

@@ -8,12 +8,12 @@ released, so several threads can share one model.
 
 import os
 import sys
-import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _core, keras_objects
+from ._progress import Progress
 from .convert import ConvertedModel, LayerRow, Shape, convert_model, shape_str
 from .errors import ModelFormatError, UnsupportedLayerError
 from .keras_files import ModelSource, read_model_file
@@ -234,7 +234,9 @@ class Model:
 
         ``batch_size`` splits large inputs into chunks (default: all rows at once);
         results are identical to a single call because rows never interact.
-        ``verbose=1`` prints a progress bar to stderr.
+        ``verbose=1`` reports progress on stderr: a ``tqdm.auto`` bar when tqdm is
+        installed (a widget in notebooks), else a built-in bar on a terminal, and
+        plain lines (no ``\\r`` redraws) when stderr is not a terminal.
         ``out``: write the outputs into these arrays instead of new ones, and return
         them (one writable C-contiguous float32 array of the output's shape; a list
         of them, in output order, for several outputs). The values are identical to
@@ -263,18 +265,20 @@ class Model:
         if self._state_names and batch_size is not None and batch_size < B:
             raise ValueError(f"model {self.name!r} is stateful: its rows carry state, so predict cannot split the "
                              f"batch of {B} into chunks of {batch_size}")
+        progress = Progress(B) if verbose else None
         if batch_size is None or batch_size >= B:
             ys = self._run(xs)
-            if verbose:
-                _progress(B, B, 0.0, final=True)
+            if progress is not None:
+                progress.update(B)
         else:
             parts: List[List[np.ndarray]] = []
-            t0 = time.perf_counter()
             for b0 in range(0, B, batch_size):
                 parts.append(self._run([a[b0:b0 + batch_size] for a in xs]))
-                if verbose:
-                    _progress(min(B, b0 + batch_size), B, time.perf_counter() - t0, final=b0 + batch_size >= B)
+                if progress is not None:
+                    progress.update(min(B, b0 + batch_size))
             ys = [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0]))]
+        if progress is not None:
+            progress.close()
         if outs is not None:
             for o, y, name in zip(outs, ys, self.output_names):
                 if o.shape != y.shape:
@@ -378,15 +382,6 @@ def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> Mo
         for i, name in enumerate(model._state_names):
             model._stateful.set_state(i, np.ascontiguousarray(states[name], dtype=np.float32))
     return model
-
-
-def _progress(done: int, total: int, elapsed: float, final: bool) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r{done}/{total} [{'=' * filled}{'.' * (width - filled)}] {elapsed:.2f}s")
-    if final:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None) -> Model:

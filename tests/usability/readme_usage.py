@@ -30,6 +30,10 @@ bi = pyrnn.Bidirectional(pyrnn.LSTM(kernel, recurrent, bias),
                          pyrnn.LSTM(kernel, recurrent, bias, go_backwards=True), merge_mode="concat")
 both = bi(x)
 
+predictor: pyrnn.BatchPredictor = pyrnn.BatchPredictor("model.keras", batch_size=4096, num_threads=1)
+batch_out = predictor(x)
+y = model.predict(x, batch_size=64, verbose=1)
+
 pyrnn.set_num_threads(2)
 threads: int = pyrnn.get_num_threads()
 pyrnn.set_memory_limit(1 << 30)
