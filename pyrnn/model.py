@@ -96,7 +96,7 @@ class Model:
         out = print_fn or print
         w1, w2 = int(line_length * 0.45), int(line_length * 0.38)
         rule = "_" * line_length
-        out(f'Model: "{self.name}"  (from {self.source}, Keras {self.keras_version})')
+        out(f'Model: "{self.name}"  ({self._origin()})')
         out(rule)
         out(f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>{line_length - w1 - w2}}")
         out("=" * line_length)
@@ -114,11 +114,15 @@ class Model:
         out(f"Outputs: {', '.join(f'{n} {shape_str(s)}' for n, s in zip(self.output_names, self._out_shapes))}")
         out(rule)
 
+    def _origin(self) -> str:
+        """Where the model came from, for ``summary`` and ``repr``."""
+        return f"from {self.source}, Keras {self.keras_version}"
+
     def __repr__(self) -> str:
         ins = ", ".join(shape_str(s) for s in self._in_shapes)
         outs = ", ".join(shape_str(s) for s in self._out_shapes)
         return (f"<pyrnn.Model {self.name!r}: {len(self._rows)} layers, {self.count_params():,} params, "
-                f"inputs {ins} -> outputs {outs}; from {self.source} (Keras {self.keras_version})>")
+                f"inputs {ins} -> outputs {outs}; {self._origin()}>")
 
     # -- inference ------------------------------------------------------------------------
 

@@ -80,6 +80,9 @@ class TorchModel(Model):
         return (f"<pyrnn.TorchModel from {s.description}: {len(self._rows)} layer(s), {self.count_params():,} params"
                 f"{', returns states' if s.return_state else ''}>")
 
+    def _origin(self) -> str:
+        return f"from {self.torch_spec.description}"
+
     def _batch_first(self, x: Any) -> Tuple[np.ndarray, bool]:
         """x as a (batch, time, features) array, and whether it was unbatched."""
         s = self.torch_spec

@@ -161,6 +161,9 @@ def test_out_pickle_profile_and_summary():
     prof = model.profile(x, repeats=3)
     assert {r.layer for r in prof.rows} >= {"gru_l0", "gru_l1"}
     assert "torch.nn.GRU" in repr(model)
+    lines: list = []
+    model.summary(print_fn=lines.append)
+    assert "GRU" in lines[0] and "Keras" not in lines[0], lines[0]
     with pytest.raises(ValueError, match="out= is supported for batch_first=True"):
         pyrnn.from_torch(module, return_state=True).predict(x, out=out)
 
