@@ -7,7 +7,7 @@ passes their members, never integers.
 """
 
 import enum
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -297,6 +297,16 @@ class Graph(metaclass=_pybind11_type):
         self, inputs: Sequence[npt.ArrayLike], repeats: int, warmup: int
     ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 
+class FastRun(metaclass=_pybind11_type):
+    """Model.predict's fast entry: None when x (or out) is not a plain float32 C-contiguous
+    numpy array of the input's rank and fixed sizes (then predict takes its full path)."""
+    def __init__(
+        self, graph: Graph, ndim: int, fixed: Sequence[Tuple[int, int]], flops_per_element: float
+    ) -> None: ...
+    def __call__(
+        self, x: object, out: object = None
+    ) -> Optional[Union[np.ndarray, List[np.ndarray]]]: ...
+
 class Stream(metaclass=_pybind11_type):
     def __init__(self, graph: Graph, num_inputs: int, num_outputs: int, widths: Sequence[int], batch: int) -> None: ...
     @property
@@ -313,3 +323,14 @@ class Stream(metaclass=_pybind11_type):
     def states(self) -> List[np.ndarray]: ...
     def set_state(self, index: int, value: npt.ArrayLike) -> None: ...
     def reset(self, rows: Sequence[int]) -> None: ...
+    def set_fast(
+        self,
+        ndim: int,
+        fixed: Sequence[Tuple[int, int]],
+        drop_time: Sequence[bool],
+        out_shape: Sequence[int],
+        flops_per_element: float,
+    ) -> None: ...
+    def fast_step(
+        self, x: object, out: object = None
+    ) -> Optional[Union[np.ndarray, List[np.ndarray]]]: ...

@@ -65,6 +65,13 @@ class Stream:
         # step(x, out=y)'s fast path: one output of a fully known shape.
         self._out_fast = (self._step_specs[0][1]
                           if len(outputs) == 1 and None not in self._step_specs[0][1] else None)
+        # The native fast step (one plain float32 timestep of _step_shape; None for anything else).
+        self._fast_step = None
+        if self._step_shape is not None:
+            fixed = [(i, d) for i, d in enumerate(self._step_shape) if d is not None]  # every axis, in fact
+            self._native.set_fast(len(self._step_shape), fixed, self._drop_time,
+                                  [d for d in self._out_fast or () if d is not None], model._flops_per_element())
+            self._fast_step = self._native.fast_step
 
     # -- running ------------------------------------------------------------------------------
 
@@ -116,6 +123,11 @@ class Stream:
         of steps then allocates no result arrays. The arrays are checked before the
         step, so a bad one raises (TypeError / ValueError) without moving the states.
         """
+        fast = self._fast_step
+        if fast is not None:
+            y = fast(x, out)  # None: x or out is not what it takes; nothing has moved
+            if y is not None:
+                return y
         if (type(x) is np.ndarray and x.shape == self._step_shape and x.dtype == np.float32
                 and x.flags.c_contiguous):
             xs = [x]

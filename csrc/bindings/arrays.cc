@@ -107,4 +107,67 @@ void copy_out(const std::vector<Tensor>& out, const std::vector<float*>& dst) {
     if (out[k].size() && dst[k] != out[k].ptr) std::memmove(dst[k], out[k].ptr, sizeof(float) * (size_t)out[k].size());
 }
 
+namespace {
+
+constexpr size_t kCopyOutMaxBytes = 4096;  // outputs up to this size are copied by fresh_numpy
+
+}  // namespace
+
+bool plain_farray(PyObject* o, int ndim, const FixedDims& fixed, bool writable) {
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(o) != api.PyArray_Type_) return false;
+  const auto* a = py::detail::array_proxy(o);
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  const int need =
+      py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | (writable ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0);
+  if ((ndim >= 0 && a->nd != ndim) || d->type_num != py::detail::npy_api::NPY_FLOAT_ || d->byteorder != '=' ||
+      (a->flags & need) != need)
+    return false;
+  for (const auto& [axis, size] : fixed)
+    if (axis >= a->nd || a->dimensions[axis] != size) return false;
+  return true;
+}
+
+int64_t plain_size(PyObject* o) {
+  const auto* a = py::detail::array_proxy(o);
+  int64_t n = 1;
+  for (int i = 0; i < a->nd; ++i) n *= a->dimensions[i];
+  return n;
+}
+
+Tensor borrow_plain(PyObject* o, bool add_time) {
+  const auto* a = py::detail::array_proxy(o);
+  std::vector<int64_t> shape;
+  shape.reserve(static_cast<size_t>(a->nd) + (add_time ? 1 : 0));
+  for (int i = 0; i < a->nd; ++i) {
+    shape.push_back(a->dimensions[i]);
+    if (i == 0 && add_time) shape.push_back(1);
+  }
+  return Tensor::borrow(std::move(shape), reinterpret_cast<const float*>(a->data));
+}
+
+py::object fresh_numpy(const Tensor& t) {
+  const int64_t n = t.size();
+  if (t.buf && sizeof(float) * static_cast<size_t>(n) > kCopyOutMaxBytes) return to_numpy(t);
+  const auto& api = py::detail::npy_api::get();
+  py::ssize_t dims[32];
+  if (t.rank() > 32) return to_numpy(t);
+  for (int i = 0; i < t.rank(); ++i) dims[i] = t.dim(i);
+  PyObject* descr = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_FLOAT_);  // stolen below
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, t.rank(), dims, nullptr, nullptr, 0, nullptr);
+  if (!arr) throw py::error_already_set();
+  if (n) std::memcpy(py::detail::array_proxy(arr)->data, t.ptr, sizeof(float) * static_cast<size_t>(n));
+  return py::reinterpret_steal<py::object>(arr);
+}
+
+bool write_into(const Tensor& t, PyObject* o) {
+  const auto* a = py::detail::array_proxy(o);
+  if (a->nd != t.rank()) return false;
+  for (int i = 0; i < a->nd; ++i)
+    if (a->dimensions[i] != t.dim(i)) return false;
+  auto* dst = reinterpret_cast<float*>(a->data);
+  if (t.size() && dst != t.ptr) std::memmove(dst, t.ptr, sizeof(float) * static_cast<size_t>(t.size()));
+  return true;
+}
+
 }  // namespace pyrnn

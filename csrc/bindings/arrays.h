@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "pyrnn/tensor.h"
@@ -48,5 +49,37 @@ void check_out_shapes(const std::vector<Tensor>& out, const pybind11::list& dst)
 
 // Copies the outputs into the checked buffers (no GIL needed: only raw memory is touched).
 void copy_out(const std::vector<Tensor>& out, const std::vector<float*>& dst);
+
+// -- The fast entries (FastRun, Stream.fast_step): a call that fits them skips the
+// Python wrapper's checks and the general conversions; one that does not gets None and
+// takes the full path, which checks everything and raises the usual errors.
+
+// (axis, size) pairs an input must match; the other axes (batch, free sizes) may vary.
+using FixedDims = std::vector<std::pair<int, int64_t>>;
+
+// o is exactly a numpy.ndarray (no subclass), float32 in native byte order, C-contiguous
+// (and writable when asked), of rank `ndim` (any when < 0) with the `fixed` sizes. Reads the array's
+// fields through numpy's C layout: no conversion, no exception, no reference taken.
+bool plain_farray(PyObject* o, int ndim, const FixedDims& fixed, bool writable = false);
+
+// A view of such an array; add_time inserts a time axis of 1 after the batch.
+Tensor borrow_plain(PyObject* o, bool add_time);
+
+// One output as a new numpy array: a small one is copied into an array numpy allocates
+// (cheaper than tying the tensor's buffer to a capsule; the buffer goes back to this
+// thread's cache), a large one owns the tensor's buffer as to_numpy does.
+pybind11::object fresh_numpy(const Tensor& t);
+
+// Writes output t into the checked array o (plain_farray(..., writable=true)) when the
+// shapes agree; false (nothing written) when they do not.
+bool write_into(const Tensor& t, PyObject* o);
+
+// Work below this estimate (flops) runs with the GIL held: releasing and re-acquiring it
+// costs about as much as a tiny model's whole call, and another thread waits no longer
+// than a few microseconds. Estimates are conservative (see pyrnn/model.py).
+constexpr double kKeepGilFlops = 1e5;
+
+// Total elements of a plain array (its dimensions' product).
+int64_t plain_size(PyObject* o);
 
 }  // namespace pyrnn

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrays.h"
@@ -51,11 +52,52 @@ void need_size(const farray& a, int64_t n, const char* what) {
   if (a.size() != n) throw std::invalid_argument(std::string(what) + " has the wrong size");
 }
 
+// Model.predict's fast entry: a stateless plan with one input, called with one plain
+// float32 array of the input's rank and fixed sizes (plain_farray). Anything else gets
+// None, and predict takes its full path. The plan runs with the GIL released unless the
+// estimated work (flops_per_element times the input's size) is below kKeepGilFlops.
+struct FastRun {
+  std::shared_ptr<const Graph> graph;
+  int ndim;
+  FixedDims fixed;
+  double flops_per_element;
+
+  py::object call(py::handle x, py::handle out) const {
+    PyObject* o = x.ptr();
+    const bool has_out = !out.is_none();
+    if (!plain_farray(o, ndim, fixed) || (has_out && !plain_farray(out.ptr(), -1, {}, true))) return py::none();
+    std::vector<Tensor> in;
+    in.push_back(borrow_plain(o, false));
+    std::vector<Tensor> y;
+    if (flops_per_element * static_cast<double>(plain_size(o)) < kKeepGilFlops) {
+      y = graph->run(std::move(in));  // the input array stays alive in the caller's frame
+    } else {
+      py::gil_scoped_release nogil;
+      y = graph->run(std::move(in));
+    }
+    if (has_out) {
+      if (y.size() != 1 || !write_into(y[0], out.ptr())) return py::none();  // the full path names the problem
+      return py::reinterpret_borrow<py::object>(out);
+    }
+    if (y.size() == 1) return fresh_numpy(y[0]);
+    return to_list(y);
+  }
+};
+
 }  // namespace
 
 void register_graph(py::module_& m) {
   using namespace pybind11::literals;
   const auto none = py::none();
+  py::class_<FastRun>(m, "FastRun", "Model.predict's fast entry for one plain float32 input (None: not taken).")
+      .def(py::init([](std::shared_ptr<Graph> g, int ndim, FixedDims fixed, double flops_per_element) {
+             if (g->num_inputs() != 1) throw std::invalid_argument("FastRun: the plan must take one input");
+             return FastRun{std::move(g), ndim, std::move(fixed), flops_per_element};
+           }),
+           "graph"_a, "ndim"_a, "fixed"_a, "flops_per_element"_a)
+      .def("__call__", &FastRun::call, "x"_a, "out"_a = none,
+           "The outputs for x (written into `out` and returned, when given), or None when x (or out) is not "
+           "a plain float32 C-contiguous numpy array of the expected rank and sizes.");
   py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph", "A whole model as a plan of ops over tensor slots.")
       .def(py::init<>())
       .def_property_readonly("num_inputs", &Graph::num_inputs)
@@ -228,7 +270,7 @@ void register_graph(py::module_& m) {
               // The inputs stay alive in `xs`; the plan is immutable; everything else
               // is per call.
               py::gil_scoped_release nogil;
-              out = g.run(in);
+              out = g.run(std::move(in));
             }
             if (!dst) return to_list(out);
             check_out_shapes(out, *dst);

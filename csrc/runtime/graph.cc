@@ -2,7 +2,9 @@
 
 #include "pyrnn/graph.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -43,11 +45,25 @@ void Graph::finalize(int num_slots, std::vector<int> inputs, std::vector<int> ou
 }
 
 std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs, double* op_seconds) const {
-  if (inputs.size() != inputs_.size())
-    throw std::invalid_argument("expected " + std::to_string(inputs_.size()) + " inputs, got " +
-                                std::to_string(inputs.size()));
+  check_input_count(inputs.size());
   std::vector<Tensor> t(static_cast<size_t>(num_slots_));
   for (size_t i = 0; i < inputs.size(); ++i) t[static_cast<size_t>(inputs_[i])] = inputs[i];
+  return run_slots(t, op_seconds);
+}
+
+std::vector<Tensor> Graph::run(std::vector<Tensor>&& inputs, double* op_seconds) const {
+  check_input_count(inputs.size());
+  std::vector<Tensor> t(static_cast<size_t>(num_slots_));
+  for (size_t i = 0; i < inputs.size(); ++i) t[static_cast<size_t>(inputs_[i])] = std::move(inputs[i]);
+  return run_slots(t, op_seconds);
+}
+
+void Graph::check_input_count(size_t n) const {
+  if (n != inputs_.size())
+    throw std::invalid_argument("expected " + std::to_string(inputs_.size()) + " inputs, got " + std::to_string(n));
+}
+
+std::vector<Tensor> Graph::run_slots(std::vector<Tensor>& t, double* op_seconds) const {
   for (size_t i = 0; i < ops_.size(); ++i) {
     for (int s : ops_[i]->inputs())
       if (s >= 0 && t[static_cast<size_t>(s)].ptr == nullptr && t[static_cast<size_t>(s)].size() != 0)
@@ -67,7 +83,15 @@ std::vector<Tensor> Graph::run(const std::vector<Tensor>& inputs, double* op_sec
   }
   std::vector<Tensor> out;
   out.reserve(outputs_.size());
-  for (int s : outputs_) out.push_back(t[static_cast<size_t>(s)]);
+  for (size_t k = 0; k < outputs_.size(); ++k) {  // moved out, unless a later output is the same slot
+    Tensor& v = t[static_cast<size_t>(outputs_[k])];
+    const bool again =
+        std::find(outputs_.begin() + static_cast<std::ptrdiff_t>(k) + 1, outputs_.end(), outputs_[k]) != outputs_.end();
+    if (again)
+      out.push_back(v);
+    else
+      out.push_back(std::move(v));
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "pyrnn/stream.h"
 
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -22,7 +23,7 @@ Stream::Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num
   }
 }
 
-std::vector<Tensor> Stream::step(const std::vector<Tensor>& inputs) {
+std::vector<Tensor> Stream::step(std::vector<Tensor> inputs) {
   if (inputs.size() != num_inputs_)
     throw std::invalid_argument("expected " + std::to_string(num_inputs_) + " inputs, got " +
                                 std::to_string(inputs.size()));
@@ -31,9 +32,11 @@ std::vector<Tensor> Stream::step(const std::vector<Tensor>& inputs) {
       throw std::invalid_argument("this stream has batch size " + std::to_string(batch_) + ", got an input of shape " +
                                   x.shape_str());
   std::lock_guard<std::mutex> lock(mu_);  // one call at a time per stream
-  std::vector<Tensor> in(inputs);
+  std::vector<Tensor> in;
+  in.reserve(inputs.size() + states_.size());
+  in.insert(in.end(), std::make_move_iterator(inputs.begin()), std::make_move_iterator(inputs.end()));
   in.insert(in.end(), states_.begin(), states_.end());
-  std::vector<Tensor> out = graph_->run(in);
+  std::vector<Tensor> out = graph_->run(std::move(in));
   if (out.size() != num_outputs_ + states_.size()) throw std::logic_error("stream plan returned the wrong outputs");
   for (size_t i = 0; i < states_.size(); ++i) {
     Tensor st = out[num_outputs_ + i];

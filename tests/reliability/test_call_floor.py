@@ -179,3 +179,145 @@ def test_native_run_still_converts_other_inputs(lstm_dense):
         np.testing.assert_array_equal(lstm_dense._graph.run([other])[0], ref)
     with pytest.raises(TypeError):
         lstm_dense._graph.run([object()])
+
+
+# -- the native fast entries (FastRun, Stream.fast_step) and their fallbacks -------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    m = _seeded(keras.Sequential([keras.Input((None, 3)), L.SimpleRNN(4), L.Dense(2)]))
+    return pyrnn.load(save_model(m, tmp_path_factory.mktemp("floor") / "tiny.keras"))
+
+
+def _full_path(model, x):  # the general path, bypassing the fast entry
+    return model._graph.run(model._inputs(x))[0]
+
+
+def test_fast_entry_is_taken_and_bit_identical(lstm_dense, tiny):
+    for model, x in ((lstm_dense, _x(1, 49, 1)), (lstm_dense, _x(3, 7, 1)), (tiny, _x(1, 1, 3)), (tiny, _x(2, 5, 3))):
+        y = model._fast_run(x, None)
+        assert type(y) is np.ndarray and y.dtype == np.float32 and y.flags.c_contiguous and y.flags.writeable
+        np.testing.assert_array_equal(y, _full_path(model, x))
+        np.testing.assert_array_equal(model.predict(x), y)
+        np.testing.assert_array_equal(model(x), y)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x.astype(np.float64),                       # converted by the full path
+    lambda x: x.astype(">f4"),                            # non-native byte order
+    lambda x: np.asfortranarray(np.repeat(x, 2, axis=2))[:, :, ::2],  # not C-contiguous
+    lambda x: x.tolist(),                                 # a list
+    lambda x: [x],                                        # a one-element list
+    lambda x: x.view(np.matrix) if x.ndim == 2 else x.view(type("Sub", (np.ndarray,), {})),  # a subclass
+    lambda x: np.require(x, requirements="C").copy().__array__(),  # a plain copy
+])
+def test_fast_entry_declines_and_the_full_path_answers(tiny, make):
+    x = _x(2, 5, 3)
+    ref = _full_path(tiny, x)
+    arg = make(x)
+    np.testing.assert_array_equal(tiny.predict(arg), ref)
+
+
+@pytest.mark.parametrize("bad,exc,msg", [
+    (lambda: np.zeros((1, 5, 4), np.float32), ValueError, "must have shape"),
+    (lambda: np.zeros((5, 3), np.float32), ValueError, "must have shape"),
+    (lambda: np.array([["a"]]), TypeError, "must be numeric"),
+])
+def test_fast_entry_declines_bad_input_with_the_usual_errors(tiny, bad, exc, msg):
+    x = bad()
+    assert tiny._fast_run(x, None) is None
+    with pytest.raises(exc, match=msg):
+        tiny.predict(x)
+
+
+def test_fast_entry_out_and_its_fallbacks(tiny):
+    x = _x(2, 5, 3)
+    ref = _full_path(tiny, x)
+    out = np.full((2, 2), np.nan, np.float32)
+    assert tiny.predict(x, out=out) is out
+    np.testing.assert_array_equal(out, ref)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), got \(3, 2\)"):  # declined, then the full path names it
+        tiny.predict(x, out=np.empty((3, 2), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        tiny.predict(x, out=np.empty((2, 2), np.float64))
+    ro = np.empty((2, 2), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        tiny.predict(x, out=ro)
+
+
+def test_fast_entry_results_are_independent(tiny):
+    xs = [_x(1, 1, 3, seed=s) for s in range(50)]
+    ys = [tiny.predict(x) for x in xs]
+    for x, y in zip(xs, ys):
+        np.testing.assert_array_equal(y, _full_path(tiny, x))
+    ys[0][...] = 7  # a caller writing to a result touches nothing else
+    np.testing.assert_array_equal(tiny.predict(xs[1]), ys[1])
+
+
+def test_fast_entries_from_many_threads(lstm_dense, tiny):
+    cases = [(m, _x(1 + s % 3, 1 + s % 9, m.input_shape[-1], seed=s)) for s in range(12) for m in (lstm_dense, tiny)]
+    refs = [_full_path(m, x) for m, x in cases]
+    errors = []
+
+    def work():
+        try:
+            for _ in range(30):
+                for (m, x), r in zip(cases, refs):
+                    np.testing.assert_array_equal(m.predict(x), r)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_fast_step_fallbacks_match_the_full_step(lstm_dense):
+    x = _x(1, 12, 1)
+    ref = lstm_dense.stream()
+    want = [ref._native.step([np.ascontiguousarray(x[:, t])], [True], [True])[0] for t in range(12)]
+    s = lstm_dense.stream()
+    forms = [lambda a: a, lambda a: a.astype(np.float64), lambda a: a.tolist(), lambda a: a.astype(">f4"),
+             lambda a: np.repeat(a, 2, axis=1)[:, ::2]]
+    for t in range(12):
+        got = s.step(forms[t % len(forms)](np.ascontiguousarray(x[:, t])))
+        np.testing.assert_array_equal(got, want[t])
+    with pytest.raises(ValueError, match="one timestep of shape"):
+        s.step(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="one timestep of shape"):
+        s.step(np.zeros((2, 1), np.float32))
+    assert s._fast_step(np.zeros((2, 1), np.float32), None) is None
+
+
+def test_fast_step_out_is_checked_before_the_step(lstm_dense):
+    s = lstm_dense.stream()
+    x = np.ones((1, 1), np.float32)
+    s.step(x)
+    before = s.state
+    assert s._fast_step(x, np.empty((1, 45), np.float32)) is None
+    assert s._fast_step(x, np.empty((1, 46), np.float64)) is None
+    for k, v in s.state.items():
+        np.testing.assert_array_equal(v, before[k])
+    out = np.empty((1, 46), np.float32)
+    assert s._fast_step(x, out) is out
+
+
+def test_stream_misused_from_threads_does_not_crash(lstm_dense):
+    s = lstm_dense.stream()
+    x = np.ones((1, 1), np.float32)
+
+    def work():
+        for _ in range(300):
+            y = s.step(x)
+            assert y.shape == (1, 46) and np.isfinite(y).all()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -71,8 +71,13 @@ class Graph {
   // profiled call shares nothing with concurrent calls on the same plan; when it is
   // null the loop pays one predictable branch per op.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, double* op_seconds = nullptr) const;
+  // The same, taking the input tensors over (no copies of their shapes and handles).
+  std::vector<Tensor> run(std::vector<Tensor>&& inputs, double* op_seconds = nullptr) const;
 
  private:
+  void check_input_count(size_t n) const;
+  std::vector<Tensor> run_slots(std::vector<Tensor>& t, double* op_seconds) const;  // t: the filled slots
+
   int num_slots_ = 0;
   std::vector<int> inputs_, outputs_;
   std::vector<std::unique_ptr<Op>> ops_;

@@ -18,7 +18,8 @@ class Stream {
  public:
   Stream(std::shared_ptr<const Graph> graph, size_t num_inputs, size_t num_outputs, std::vector<int64_t> widths,
          int64_t batch);
-  std::vector<Tensor> step(const std::vector<Tensor>& inputs);
+  // One call; the input tensors are taken over (no copies of their shapes and handles).
+  std::vector<Tensor> step(std::vector<Tensor> inputs);
   std::vector<Tensor> states() const;  // copies
   void set_state(size_t i, const float* data, int64_t n);
   void reset(const std::vector<int64_t>& rows);  // empty: every row
