@@ -6,11 +6,12 @@
 (b) LSTM(50) T=49 F=1 -> Dense(46, softmax), batch 1: ``predict`` with and without ``out=``
 (c) LSTM(50) -> Dense(1), batch 1: ``stream.step(x_t)`` and ``stream.step(x_t, out=...)``
 
-and the pieces under them: the native plan run directly (``_core.Graph.run`` /
-``_core.Stream.step``, no Python wrapper). Models are built with Keras (random weights,
-seed 0), saved to a temporary .keras file and loaded with ``pyrnn.load``. Each figure is
-the median over rounds of the mean per call within a round (``time.perf_counter_ns``),
-after a warm-up.
+and the pieces under them: the native fast entries alone (``_core.FastRun``, which
+``predict`` tries first, and ``_core.Stream.fast_step``, which ``step`` tries first) and the
+general native calls (``_core.Graph.run`` / ``_core.Stream.step``, lists in and out).
+Models are built with Keras (random weights, seed 0), saved to a temporary .keras file and
+loaded with ``pyrnn.load``. Each figure is the median over rounds of the mean per call
+within a round (``time.perf_counter_ns``), after a warm-up.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def main() -> int:
     if has_out:
         ya = np.empty((1, 1), np.float32)
         rows.append(("(a)   predict(x, out=y)", per_call_us(lambda: m_a.predict(xa, out=ya), 60000)))
+    fa = getattr(m_a, "_fast_run", None)
+    if fa is not None:
+        rows.append(("(a)   _core.FastRun(x) (the fast entry alone)", per_call_us(lambda: fa(xa, None), 60000)))
     ga = m_a._graph
     rows.append(("(a)   _core.Graph.run([x]) (no Python wrapper)", per_call_us(lambda: ga.run([xa]), 60000)))
 
@@ -101,6 +105,10 @@ def main() -> int:
         yc = np.empty((1, 1), np.float32)
         rows.append(("(c)   stream.step(x_t, out=y)", per_call_us(lambda: s.step(xc, out=yc), 60000)))
     nat = s._native
+    fs = getattr(s, "_fast_step", None)
+    if fs is not None:
+        rows.append(("(c)   _core.Stream.fast_step(x_t) (the fast entry alone)",
+                     per_call_us(lambda: fs(xc, None), 60000)))
     rows.append(("(c)   _core.Stream.step (no Python wrapper)",
                      per_call_us(lambda: nat.step([xc], [True], [True]), 60000)))
     rows.append(("(-) Python floor: len([]) call", per_call_us(lambda: len(()), 60000)))
