@@ -247,6 +247,18 @@ def test_fast_entry_out_and_its_fallbacks(tiny):
         tiny.predict(x, out=ro)
 
 
+def test_call_follows_a_subclass_predict(tmp_path):
+    m = pyrnn.load(save_model(_seeded(keras.Sequential([keras.Input((None, 3)), L.SimpleRNN(4)])),
+                              tmp_path / "sub.keras"))
+
+    class Sub(type(m)):  # like TorchModel: a subclass that redefines predict
+        def predict(self, x, batch_size=None, verbose=0, out=None):
+            return "subclass predict"
+
+    m.__class__ = Sub
+    assert m(_x(1, 2, 3)) == "subclass predict"
+
+
 def test_fast_entry_results_are_independent(tiny):
     xs = [_x(1, 1, 3, seed=s) for s in range(50)]
     ys = [tiny.predict(x) for x in xs]
