@@ -300,9 +300,7 @@ class Graph(metaclass=_pybind11_type):
 class FastRun(metaclass=_pybind11_type):
     """Model.predict's fast entry: None when x (or out) is not a plain float32 C-contiguous
     numpy array of the input's rank and fixed sizes (then predict takes its full path)."""
-    def __init__(
-        self, graph: Graph, ndim: int, fixed: Sequence[Tuple[int, int]], flops_per_element: float
-    ) -> None: ...
+    def __init__(self, graph: Graph, ndim: int, fixed: Sequence[Tuple[int, int]]) -> None: ...
     def __call__(
         self, x: object, out: object = None
     ) -> Optional[Union[np.ndarray, List[np.ndarray]]]: ...
@@ -329,7 +327,6 @@ class Stream(metaclass=_pybind11_type):
         fixed: Sequence[Tuple[int, int]],
         drop_time: Sequence[bool],
         out_shape: Sequence[int],
-        flops_per_element: float,
     ) -> None: ...
     def fast_step(
         self, x: object, out: object = None

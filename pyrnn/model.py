@@ -64,7 +64,7 @@ class Model:
         self._fast = (len(self._in_shapes[0]), self._check_dims[0]) if len(self._in_shapes) == 1 else None
         # predict's native fast entry: one input, no stateful layers. It takes a plain float32
         # C-contiguous array of the input's rank and sizes and returns None for anything else.
-        self._fast_run = (_core.FastRun(self._graph, self._fast[0], list(self._fast[1]), self._flops_per_element())
+        self._fast_run = (_core.FastRun(self._graph, self._fast[0], list(self._fast[1]))
                           if self._fast is not None and not self._state_names else None)
 
     # -- pickling (multiprocessing workers) ------------------------------------------------
@@ -324,12 +324,6 @@ class Model:
         states = [np.zeros((B, w), np.float32) for w in self._state_widths]
         per_op, wall = self._graph.profile(xs + states, int(repeats), int(warmup))
         return Profile.from_timings(self.name, B, int(warmup), self._ops, per_op, wall)
-
-    def _flops_per_element(self) -> float:
-        """A conservative estimate of a call's work per input element: every weight is used
-        at most once per row and timestep (2 flops), plus one for elementwise layers. The
-        native fast entries keep the GIL for calls estimated below 1e5 flops."""
-        return 2.0 * self.count_params() + 1.0
 
     def _out_specs(self, batch: int) -> List[Tuple[str, Shape]]:
         return [(n, (batch,) + tuple(s[1:])) for n, s in zip(self.output_names, self._out_shapes)]

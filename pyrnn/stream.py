@@ -70,7 +70,7 @@ class Stream:
         if self._step_shape is not None:
             fixed = [(i, d) for i, d in enumerate(self._step_shape) if d is not None]  # every axis, in fact
             self._native.set_fast(len(self._step_shape), fixed, self._drop_time,
-                                  [d for d in self._out_fast or () if d is not None], model._flops_per_element())
+                                  [d for d in self._out_fast or () if d is not None])
             self._fast_step = self._native.fast_step
 
     # -- running ------------------------------------------------------------------------------

@@ -128,13 +128,6 @@ bool plain_farray(PyObject* o, int ndim, const FixedDims& fixed, bool writable) 
   return true;
 }
 
-int64_t plain_size(PyObject* o) {
-  const auto* a = py::detail::array_proxy(o);
-  int64_t n = 1;
-  for (int i = 0; i < a->nd; ++i) n *= a->dimensions[i];
-  return n;
-}
-
 Tensor borrow_plain(PyObject* o, bool add_time) {
   const auto* a = py::detail::array_proxy(o);
   std::vector<int64_t> shape;

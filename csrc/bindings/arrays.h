@@ -74,12 +74,4 @@ pybind11::object fresh_numpy(const Tensor& t);
 // shapes agree; false (nothing written) when they do not.
 bool write_into(const Tensor& t, PyObject* o);
 
-// Work below this estimate (flops) runs with the GIL held: releasing and re-acquiring it
-// costs about as much as a tiny model's whole call, and another thread waits no longer
-// than a few microseconds. Estimates are conservative (see pyrnn/model.py).
-constexpr double kKeepGilFlops = 1e5;
-
-// Total elements of a plain array (its dimensions' product).
-int64_t plain_size(PyObject* o);
-
 }  // namespace pyrnn

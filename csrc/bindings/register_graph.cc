@@ -54,13 +54,12 @@ void need_size(const farray& a, int64_t n, const char* what) {
 
 // Model.predict's fast entry: a stateless plan with one input, called with one plain
 // float32 array of the input's rank and fixed sizes (plain_farray). Anything else gets
-// None, and predict takes its full path. The plan runs with the GIL released unless the
-// estimated work (flops_per_element times the input's size) is below kKeepGilFlops.
+// None, and predict takes its full path. The plan runs with the GIL released, as every
+// predict does (releasing and re-taking it costs ~40 ns; a shared model never blocks Python).
 struct FastRun {
   std::shared_ptr<const Graph> graph;
   int ndim;
   FixedDims fixed;
-  double flops_per_element;
 
   py::object call(py::handle x, py::handle out) const {
     PyObject* o = x.ptr();
@@ -69,10 +68,8 @@ struct FastRun {
     std::vector<Tensor> in;
     in.push_back(borrow_plain(o, false));
     std::vector<Tensor> y;
-    if (flops_per_element * static_cast<double>(plain_size(o)) < kKeepGilFlops) {
-      y = graph->run(std::move(in));  // the input array stays alive in the caller's frame
-    } else {
-      py::gil_scoped_release nogil;
+    {
+      py::gil_scoped_release nogil;  // the input array stays alive in the caller's frame
       y = graph->run(std::move(in));
     }
     if (has_out) {
@@ -90,11 +87,11 @@ void register_graph(py::module_& m) {
   using namespace pybind11::literals;
   const auto none = py::none();
   py::class_<FastRun>(m, "FastRun", "Model.predict's fast entry for one plain float32 input (None: not taken).")
-      .def(py::init([](std::shared_ptr<Graph> g, int ndim, FixedDims fixed, double flops_per_element) {
+      .def(py::init([](std::shared_ptr<Graph> g, int ndim, FixedDims fixed) {
              if (g->num_inputs() != 1) throw std::invalid_argument("FastRun: the plan must take one input");
-             return FastRun{std::move(g), ndim, std::move(fixed), flops_per_element};
+             return FastRun{std::move(g), ndim, std::move(fixed)};
            }),
-           "graph"_a, "ndim"_a, "fixed"_a, "flops_per_element"_a)
+           "graph"_a, "ndim"_a, "fixed"_a)
       .def("__call__", &FastRun::call, "x"_a, "out"_a = none,
            "The outputs for x (written into `out` and returned, when given), or None when x (or out) is not "
            "a plain float32 C-contiguous numpy array of the expected rank and sizes.");

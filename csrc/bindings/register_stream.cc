@@ -25,7 +25,6 @@ struct PyStream : Stream {
   FixedDims fixed;
   std::vector<bool> drop_time;
   std::vector<int64_t> out_shape;  // the one output's shape; empty: no out= fast path
-  double flops_per_element = 0;
 
   // One timestep of the single input: the outputs (written into `out`, when given), or
   // None when x or out is not exactly what set_fast described; then nothing has moved.
@@ -43,9 +42,7 @@ struct PyStream : Stream {
     std::vector<Tensor> in;
     in.push_back(borrow_plain(o, true));
     std::vector<Tensor> y;
-    if (flops_per_element * static_cast<double>(plain_size(o)) < kKeepGilFlops) {
-      y = step(std::move(in));
-    } else {
+    {
       py::gil_scoped_release nogil;
       y = step(std::move(in));
     }
@@ -113,18 +110,16 @@ void register_stream(py::module_& m) {
       .def("reset", &Stream::reset, py::arg("rows"))
       .def(
           "set_fast",
-          [](PyStream& s, int ndim, FixedDims fixed, std::vector<bool> drop_time, std::vector<int64_t> out_shape,
-             double flops_per_element) {
+          [](PyStream& s, int ndim, FixedDims fixed, std::vector<bool> drop_time, std::vector<int64_t> out_shape) {
             s.ndim = ndim;
             s.fixed = std::move(fixed);
             s.drop_time = std::move(drop_time);
             s.out_shape = std::move(out_shape);
-            s.flops_per_element = flops_per_element;
             s.fast = true;
           },
-          py::arg("ndim"), py::arg("fixed"), py::arg("drop_time"), py::arg("out_shape"), py::arg("flops_per_element"),
+          py::arg("ndim"), py::arg("fixed"), py::arg("drop_time"), py::arg("out_shape"),
           "Describes fast_step's input (one timestep: rank and fixed (axis, size) pairs), the outputs' drop_time "
-          "flags, the one output's shape for out= (empty: none) and the work estimate per input element.")
+          "flags, and the one output's shape for out= (empty: none).")
       .def("fast_step", &PyStream::fast_step, py::arg("x"), py::arg("out") = py::none(),
            "One timestep of a plain float32 C-contiguous input as set_fast described: the outputs (or `out`, "
            "written), or None when x or out does not fit; then the states have not moved.");
