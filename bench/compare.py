@@ -10,7 +10,10 @@ for ~20 ms here, and a failed OpenVINO conversion burns both cores for ~1.5 s), 
 would otherwise slow whichever runner comes next. Ratio = best fp32 peer / pyrnn.
 OpenVINO is reported in its own column: on this CPU it picks bf16 by itself, so it is
 not an fp32 peer. Peers that are not installed are skipped. Writes
-bench/results/compare.md and bench/results/compare.png (latency against batch size).
+bench/results/compare.md and bench/results/compare.png (latency against batch size), or
+compare-TIER.md/.png for a lower tier forced with --isa TIER (PYRNN_ISA): the tier in use is
+printed first and named in the table; with --isa avx2 PyTorch and numpy are restricted to
+AVX2 too.
 """
 
 from __future__ import annotations
@@ -26,6 +29,27 @@ from typing import Callable, Dict, List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+
+def _early_isa(argv) -> Optional[str]:
+    """--isa TIER, read before pyrnn and the peers load (they read the environment once)."""
+    for i, a in enumerate(argv):
+        if a == "--isa" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--isa="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_ISA = _early_isa(sys.argv[1:])
+if _ISA:
+    os.environ["PYRNN_ISA"] = _ISA
+if os.environ.get("PYRNN_ISA") == "avx2":
+    # The peers on the same ISA: PyTorch's oneDNN and MKL, numpy's OpenBLAS. (ONNX Runtime's
+    # MLAS and TensorFlow have no such switch and keep their AVX-512 kernels.)
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+    os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 
 import numpy as np  # noqa: E402
 
@@ -288,7 +312,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="1,8,64,1024")
     ap.add_argument("--no-keras-predict", action="store_true", help="skip Keras predict (slow, ~50 ms per call)")
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--isa", default=None,
+                    help="pyrnn tier (sets PYRNN_ISA; avx2 also restricts PyTorch and numpy to AVX2)")
     args = ap.parse_args(argv)
+    tier = pyrnn.config()["isa"]
+    # The best tier writes compare.md/.png; a forced lower tier writes compare-TIER.md/.png.
+    stem = "compare" if tier == pyrnn.config()["isa_supported"][-1] else f"compare-{tier}"
+    print(f"{cpu_name()}: pyrnn tier {tier} (supported: {', '.join(pyrnn.config()['isa_supported'])})"
+          + ("; PyTorch/numpy restricted to AVX2" if tier == "avx2" else ""), flush=True)
     names = [c for c in args.configs.split(",") if c]
     batches = [int(b) for b in args.batches.split(",")]
     rounds, budget = (3, 0.02) if args.quick else (7, 0.05)
@@ -358,7 +389,7 @@ def main(argv=None) -> int:
         if name not in seen:
             seen.add(name)
             agree_lines.append(f"- {name}: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
-    with open(os.path.join(args.out, "compare.md"), "w") as f:
+    with open(os.path.join(args.out, stem + ".md"), "w") as f:
         f.write("\n".join(lines + agree_lines) + "\n")
     print("\n".join(lines + agree_lines))
     try:
@@ -386,7 +417,7 @@ def main(argv=None) -> int:
         axes[0][0].legend(fontsize=7)
         fig.suptitle(f"Latency per call — {machine}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(os.path.join(args.out, "compare.png"), dpi=110)
+        fig.savefig(os.path.join(args.out, stem + ".png"), dpi=110)
     except ImportError:
         print("matplotlib not installed: no plot", file=sys.stderr)
     return 0

@@ -7,14 +7,23 @@ namespace pyrnn {
 namespace PYRNN_ISA_NS {
 namespace {
 
-// Register tiles: MR rows x NP panels of accumulators. Sized so accumulators plus the
-// loaded weights stay within the register file (32 vector registers with AVX-512, 16
-// otherwise); a single row gets more panels so enough FMAs are in flight.
-// kNPW: panels of a single-row tile, whose weight loads fold into the FMAs.
-#if PYRNN_VBYTES >= 64
+// Register tiles: MR rows x NP panels of accumulators, per tier. Sized so accumulators
+// plus the loaded weights stay within the register file; chosen with
+// bench/kernel_bench.cc against the tier's FMA peak (bench/notes/tuning.md), not guessed.
+// - 32 zmm (AVX-512): 4 x 4 panels = 16 accumulators + 4 weight vectors, the row's
+//   broadcast folded into the FMA ({1to16}).
+// - 16 ymm (AVX2): 6 x 1 panel = 12 accumulators + 2 weight vectors + 1 broadcast (AVX2
+//   has no embedded broadcast, so it takes a register): 12 FMAs per 8 loads, against
+//   4 x 1's 8 FMAs per 6 loads and 8 chains, too few to hide the FMA latency.
+// - 16 xmm (generic): 2 rows; panels are 4 xmm each.
+// kNP1: panels of a one- or two-row tile; kNPW: panels of a single-row (GEMV) tile, whose
+// weight loads fold into the FMAs. PYRNN_TILE_* override them for bench/kernel_bench.cc.
+#if defined(PYRNN_TILE_MR)
+constexpr int kMR = PYRNN_TILE_MR, kNP = PYRNN_TILE_NP, kNP1 = PYRNN_TILE_NP1, kNPW = PYRNN_TILE_NPW;
+#elif PYRNN_VBYTES >= 64
 constexpr int kMR = 4, kNP = 4, kNP1 = 8, kNPW = 8;
 #elif PYRNN_VBYTES >= 32
-constexpr int kMR = 4, kNP = 1, kNP1 = 4, kNPW = 6;
+constexpr int kMR = 6, kNP = 1, kNP1 = 2, kNPW = 6;
 #else
 constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
 #endif
@@ -121,6 +130,8 @@ inline void gemv(int64_t npan, int64_t K, const float* A, const float* P, float*
   }
 }
 
+// The rows left after the full kMR-row tiles: a 4-row tile where kMR > 4, 2-row tiles,
+// then single rows.
 template <bool ACC>
 void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
             bool rev) {
@@ -128,9 +139,27 @@ void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, con
   // Row blocks alternate direction too, so consecutive blocks share the panels at the turn.
   if (M > 1)
     for (; m + kMR <= M; m += kMR, rev = !rev) row_block<kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
-  if (kMR > 2)
+  if constexpr (kMR > 4)
+    for (; m + 4 <= M; m += 4, rev = !rev) row_block<4, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+  if constexpr (kMR > 2)
     for (; m + 2 <= M; m += 2, rev = !rev) row_block<2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
   for (; m < M; ++m, rev = !rev) gemv<ACC>(npan, K, A + m * lda, P, C + m * ldc, rev);
+}
+
+// Weights-outer order, for weights that do not fit the cache: each group of kNPW panels
+// (K x 16 kNPW floats, in L2) is used for every row of A before the next group, so the
+// weights stream from memory once per call instead of once per row tile. `rev` visits the
+// groups last to first: alternating it between steps reuses what is left in L2. The tiles
+// and each output's FMA chain are those of gemm_t: the results are identical.
+template <bool ACC>
+void gemm_cols_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc,
+                 bool rev) {
+  const int64_t ng = (npan + kNPW - 1) / kNPW;
+  for (int64_t i = 0; i < ng; ++i) {
+    const int64_t g = rev ? ng - 1 - i : i;
+    const int64_t p0 = npan * g / ng, p1 = npan * (g + 1) / ng;
+    gemm_t<ACC>(M, p1 - p0, K, A, lda, P + p0 * K * kPanel, C + p0 * kPanel, ldc, rev);
+  }
 }
 
 inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
@@ -139,6 +168,14 @@ inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, i
     gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
   else
     gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
+}
+
+inline void gemm_cols(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
+                      float* C, int64_t ldc, bool rev = false) {
+  if (acc)
+    gemm_cols_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
+  else
+    gemm_cols_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
 }
 
 }  // namespace

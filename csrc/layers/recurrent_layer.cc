@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pyrnn/cache_info.h"
 #include "pyrnn/isa.h"
 #include "pyrnn/layer.h"
 #include "pyrnn/packing.h"
@@ -112,6 +113,7 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     a.c_out = out.c ? out.c + b0 * H : nullptr;
     a.scratch = scratch;
     a.tchunk = tc;
+    a.l2_bytes = cache_l2_bytes();
     a.team = 1;
     return a;
   };
@@ -136,7 +138,12 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   // instead, each member keeping its share of the weights in its own core's caches.
   const int64_t blocks = (H + kPanel - 1) / kPanel;
   const int team = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
-  if (chunks == 1 && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops && flops(B, T) >= kTeamMinFlops) {
+  // Recurrent weights larger than one core's L2 would stream from memory into both cores
+  // every step if each core took its own rows; a team streams each core's half only,
+  // whatever the batch (the kernel then blocks rows so each half is read once per block).
+  const bool u_big = static_cast<int64_t>(U_.size() + U2_.size()) * 4 > cache_l2_bytes();
+  if ((chunks == 1 || u_big) && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops &&
+      flops(B, T) >= kTeamMinFlops) {
     const int64_t tc = chunk_steps(desc_, B);
     AlignedBuffer scratch(scratch_floats(desc_, B, tc), /*zero=*/false);
     SpinBarrier barrier(team);

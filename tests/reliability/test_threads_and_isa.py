@@ -209,3 +209,31 @@ def test_unit_split_team_is_thread_invariant_and_exact(isa, threads, kind, featu
         for got in pool.map(lambda _: layer(x, mask=mask, initial_state=states), range(8)):
             for a, b in zip(got, results[0][0]):
                 np.testing.assert_array_equal(a, b)
+
+
+# Recurrent weights larger than one core's L2 (2 MiB on the project's machine) run as a
+# team at any batch, each member streaming its half of the weights once per row block
+# (weights-outer GEMM). Each row must match the same row computed alone, for any batch
+# and thread count.
+BIG_CASES = [
+    ("LSTM", 20, 400, {}),
+    ("GRU", 3, 480, {"reset_after": False}),
+]
+
+
+@pytest.mark.parametrize("kind,features,units,options", BIG_CASES, ids=lambda v: str(v))
+def test_weights_beyond_l2_are_batch_and_thread_invariant(isa, threads, kind, features, units, options):
+    import oracle
+
+    rng = np.random.default_rng(7)
+    w = make_weights(kind, features, units, rng, reset_after=options.get("reset_after", True))
+    x = rng.normal(size=(13, 6, features)).astype(np.float32)
+    layer = getattr(pyrnn, kind)(*w, return_sequences=True, **options)
+    threads(1)
+    alone = np.concatenate([layer(x[b : b + 1]) for b in range(13)])
+    for n in (1, 2, 3):
+        threads(n)
+        for batch in (2, 5, 13):
+            np.testing.assert_array_equal(layer(x[:batch]), alone[:batch])
+    ref = oracle.rnn(kind, x, *w, return_sequences=True, **options)
+    assert rel_err(alone, ref) <= 1e-5
