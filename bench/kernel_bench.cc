@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
     if (!strncmp(argv[i], "--m=", 4)) nm = parse_list(argv[i] + 4, Ms);
     if (!strcmp(argv[i], "--nopeak")) peak_on = false;
   }
-  printf("tier %s (VL %d), tile %d rows x %d panels, 2-row %d, 1-row %d\n", PYRNN_ISA_NAME, k::VL, k::kMR, k::kNP,
-         k::kNP1, k::kNPW);
+  printf("tier %s (VL %d), tile %d rows x %d panels, 4-row %d, 2-row %d, 1-row %d, prefetch %d\n", PYRNN_ISA_NAME,
+         k::VL, k::kMR, k::kNP, k::kNP4, k::kNP1, k::kNPW, k::kPrefetchK);
   const double peak = !peak_on ? 1.0 : k::VL >= 16 ? fma_peak<24>() : fma_peak<12>();
   printf("fma peak (one core): %.1f GFLOP/s\n", peak);
   // LSTM steps: K = H, 4H columns; U = 16 H^2 bytes.

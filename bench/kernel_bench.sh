@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds and runs bench/kernel_bench.cc for one tier: bench/kernel_bench.sh TIER [--quick] [-D...]
-# (extra -D flags override the tile constants, see kernels/gemm.h).
+# (extra -D flags override the tile constants, all of PYRNN_TILE_{MR,NP,NP4,NP1,NPW,PF}; see kernels/gemm.h).
 set -e
 tier=${1:-avx2}
 shift || true

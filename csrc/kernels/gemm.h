@@ -10,22 +10,27 @@ namespace {
 // Register tiles: MR rows x NP panels of accumulators, per tier. Sized so accumulators
 // plus the loaded weights stay within the register file; chosen with
 // bench/kernel_bench.cc against the tier's FMA peak (bench/notes/tuning.md), not guessed.
-// - 32 zmm (AVX-512): 4 x 4 panels = 16 accumulators + 4 weight vectors, the row's
-//   broadcast folded into the FMA ({1to16}).
-// - 16 ymm (AVX2): 6 x 1 panel = 12 accumulators + 2 weight vectors + 1 broadcast (AVX2
-//   has no embedded broadcast, so it takes a register): 12 FMAs per 8 loads, against
-//   4 x 1's 8 FMAs per 6 loads and 8 chains, too few to hide the FMA latency.
+// - 32 zmm (AVX-512): 8 rows x 2 panels = 16 accumulators + 2 weight vectors, each row's
+//   broadcast folded into its FMA ({1to16}); every weight vector is used 8 times, so a
+//   tile streams weights at half the rate of 4 x 4 (13% faster from L2, 25-40% from
+//   memory). The 4-row rest keeps 4 panels (16 chains).
+// - 16 ymm (AVX2): 6 x 1 panel = 12 accumulators + 2 weight vectors + 1 broadcast (no
+//   embedded broadcast: it takes a register): 12 FMAs per 8 loads, against 4 x 1's 8 FMAs
+//   per 6 loads and 8 chains, too few to hide the FMA latency. The 4-row rest: 4 x 1.
 // - 16 xmm (generic): 2 rows; panels are 4 xmm each.
-// kNP1: panels of a one- or two-row tile; kNPW: panels of a single-row (GEMV) tile, whose
-// weight loads fold into the FMAs. PYRNN_TILE_* override them for bench/kernel_bench.cc.
+// kNP4 / kNP1: panels of a 4-row / one- or two-row tile; kNPW: panels of a single-row
+// (GEMV) tile, whose weight loads fold into the FMAs. kPrefetchK: tiles of 4 rows and
+// more prefetch their weights this many rows of K ahead (0: off; +4% with AVX-512, within
+// the noise with AVX2). PYRNN_TILE_* override them all for bench/kernel_bench.cc.
 #if defined(PYRNN_TILE_MR)
-constexpr int kMR = PYRNN_TILE_MR, kNP = PYRNN_TILE_NP, kNP1 = PYRNN_TILE_NP1, kNPW = PYRNN_TILE_NPW;
+constexpr int kMR = PYRNN_TILE_MR, kNP = PYRNN_TILE_NP, kNP4 = PYRNN_TILE_NP4, kNP1 = PYRNN_TILE_NP1,
+              kNPW = PYRNN_TILE_NPW, kPrefetchK = PYRNN_TILE_PF;
 #elif PYRNN_VBYTES >= 64
-constexpr int kMR = 4, kNP = 4, kNP1 = 8, kNPW = 8;
+constexpr int kMR = 8, kNP = 2, kNP4 = 4, kNP1 = 8, kNPW = 8, kPrefetchK = 8;
 #elif PYRNN_VBYTES >= 32
-constexpr int kMR = 6, kNP = 1, kNP1 = 2, kNPW = 6;
+constexpr int kMR = 6, kNP = 1, kNP4 = 1, kNP1 = 2, kNPW = 6, kPrefetchK = 0;
 #else
-constexpr int kMR = 2, kNP = 1, kNP1 = 2, kNPW = 3;
+constexpr int kMR = 2, kNP = 1, kNP4 = 1, kNP1 = 2, kNPW = 3, kPrefetchK = 0;
 #endif
 
 // GEMM on packed panels: C[m, panel p] (+)= sum_k A[m*lda + k] * P[p][k][0..16), panel p
@@ -39,6 +44,8 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(C + r * ldc + j * VL) : vf{};
   for (int64_t k = 0; k < K; ++k) {
+    if constexpr (MR >= 4 && kPrefetchK > 0)
+      for (int q = 0; q < NP; ++q) __builtin_prefetch(P + q * pstride + (k + kPrefetchK) * kPanel, 0, 3);
     vf b[NP * PV];
     for (int q = 0; q < NP; ++q)
       for (int v = 0; v < PV; ++v) b[q * PV + v] = ld(P + q * pstride + k * kPanel + v * VL);
@@ -55,7 +62,7 @@ inline void tile(int64_t K, const float* A, int64_t lda, const float* P, int64_t
 // register file holds (one or two rows get more panels so enough FMAs are in flight).
 template <int MR>
 constexpr int panels_per_tile() {
-  return MR <= 2 ? kNP1 : kNP;
+  return MR <= 2 ? kNP1 : MR == kMR ? kNP : kNP4;
 }
 
 // One group of `np` panels starting at panel p, for a tile of MR rows.
