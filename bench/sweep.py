@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         for B in bs:
             x = rng.normal(size=(B, args.T, args.D)).astype(np.float32)
             fl = 2.0 * 4 * B * args.T * H * (H + args.D)
-            calls = max(1, int(3e8 / fl))
+            calls = max(3, int(6e8 / fl))  # a timed block of one call would time a cold start
             runners = {"pyrnn": lambda layer=layer, x=x: layer(x)}
             if tl is not None:
                 runners["torch"] = lambda tl=tl, x=x: tl(x)
@@ -149,6 +149,10 @@ def main(argv=None) -> int:
                 fn()
             for _ in range(args.rounds):
                 for n, fn in runners.items():
+                    # Start each timed block on an idle process: PyTorch's OpenMP team keeps
+                    # spinning for ~20 ms after a call and would slow whichever runner comes next.
+                    time.sleep(0.05)
+                    fn()  # and wakes this runner's own threads before its block
                     best[n] = min(best[n], best_time(fn, calls))
             step_gemm = 0.0 if args.only_pyrnn else gemm_rate(torch, B, H, 4 * H, reps=3)
             row = dict(H=H, B=B, pyrnn=fl / best["pyrnn"] / 1e9, ms=best["pyrnn"] * 1e3,
