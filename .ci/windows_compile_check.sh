@@ -4,7 +4,7 @@
 #   * every translation unit that does not include Python (runtime/, ops/, layers/, the
 #     three kernel tiers with their CMake flags) is compiled to an object, warnings as errors,
 #     and the objects are linked into a DLL (proves the Windows branches of runtime/platform.cc
-#     and runtime/isa.cc compile and link against kernel32: GetSystemInfo, GlobalMemoryStatusEx,
+#     and runtime/isa.cc compile and link against kernel32: GlobalMemoryStatusEx,
 #     _getpid, _aligned_malloc);
 #   * the bindings (csrc/bindings/) are NOT compiled: they need Windows' Python headers,
 #     which are not available here.

@@ -24,6 +24,7 @@ import time
 from typing import Callable, List
 
 import numpy as np
+from _machine import cpu_name  # bench/, the script's own folder
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -70,13 +71,7 @@ def main() -> int:
     from pyrnn._config import config
 
     isa = config()["isa"]
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"CPU: {cpu}; ISA tier: {isa}; pyrnn threads: {pyrnn.get_num_threads()}")
+    print(f"CPU: {cpu_name()}; ISA tier: {isa}; pyrnn threads: {pyrnn.get_num_threads()}")
 
     rows = []
     xa = np.ones((1, 1, 1), np.float32)

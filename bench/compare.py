@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,25 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
-def _early_isa(argv) -> Optional[str]:
-    """--isa TIER, read before pyrnn and the peers load (they read the environment once)."""
-    for i, a in enumerate(argv):
-        if a == "--isa" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--isa="):
-            return a.split("=", 1)[1]
-    return None
+from _machine import apply_isa, cpu_name  # noqa: E402  (bench/, the script's own folder)
 
-
-_ISA = _early_isa(sys.argv[1:])
-if _ISA:
-    os.environ["PYRNN_ISA"] = _ISA
-if os.environ.get("PYRNN_ISA") == "avx2":
-    # The peers on the same ISA: PyTorch's oneDNN and MKL, numpy's OpenBLAS. (ONNX Runtime's
-    # MLAS and TensorFlow have no such switch and keep their AVX-512 kernels.)
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-    os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
-    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+apply_isa(sys.argv[1:])  # before pyrnn and the peers load
 
 import numpy as np  # noqa: E402
 
@@ -248,17 +231,6 @@ def measure(runners: Dict[str, Callable], x: np.ndarray, rounds: int, budget: fl
                 fn(x)
             times[k].append((time.perf_counter() - t0) / inner[k])
     return {k: statistics.median(v) for k, v in times.items()}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fmt(s: Optional[float]) -> str:

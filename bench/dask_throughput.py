@@ -16,25 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import time
 
 import numpy as np
+from _machine import cpu_name  # bench/, the script's own folder
 
 import pyrnn
-
-
-def _cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -88,7 +76,7 @@ def main() -> None:
             results.append((f"pyrnn.dask.predict, {workers} worker process(es) x 1 thread", workers, t))
 
     lines = [
-        f"Machine: {_cpu_name()}, {os.cpu_count()} logical CPUs; pyrnn {pyrnn.__version__}, "
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; pyrnn {pyrnn.__version__}, "
         f"ISA {pyrnn.config()['isa']}; {rows:,} sequences of 24 steps in chunks of {chunk:,}; "
         f"median of {args.repeats} after a warm-up; load average {os.getloadavg()[0]:.1f} at the end.",
         "",

@@ -6,7 +6,7 @@
 // standalone binary and prints GFLOP/s for: the FMA peak (independent FMA chains on
 // registers, no loads), the recurrent GEMM of one step (C[M, 16 npan] = A[M, K] @ panels)
 // at sizes whose weights sit in L1, L2 and beyond L2, in the row-tile order (gemm) and the
-// weights-outer order (gemm_cols). Min over repeats, so other jobs on the core inflate
+// weights-outer order (gemm(..., weights_outer=true)). Min over repeats, so other jobs on the core inflate
 // nothing but the spread. The PYRNN_TILE_* macros override the tier's tile constants
 // (kernels/gemm.h) to compare tile shapes.
 #include <stdio.h>
@@ -68,7 +68,7 @@ static double gemm_rate(bool cols, int64_t M, int64_t npan, int64_t K, int reps 
     const double t0 = now();
     for (int i = 0; i < inner; ++i) {
       if (cols)
-        k::gemm_cols(false, M, npan, K, A, K, P, C, npan * pyrnn::kPanel, i & 1);
+        k::gemm(false, M, npan, K, A, K, P, C, npan * pyrnn::kPanel, i & 1, true);
       else
         k::gemm(false, M, npan, K, A, K, P, C, npan * pyrnn::kPanel, i & 1);
     }

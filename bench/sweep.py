@@ -19,40 +19,15 @@ import os
 import sys
 import time
 
+from _machine import apply_isa, cpu_name  # (bench/, the script's own folder)
 
-def _early_isa(argv):
-    for i, a in enumerate(argv):
-        if a == "--isa" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--isa="):
-            return a.split("=", 1)[1]
-    return None
-
-
-_isa = _early_isa(sys.argv[1:])
-if _isa:
-    os.environ["PYRNN_ISA"] = _isa
-if os.environ.get("PYRNN_ISA") == "avx2":  # restrict the peers to the same ISA, before they load
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-    os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
-    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+apply_isa(sys.argv[1:])  # before pyrnn and the peers load
 
 import numpy as np  # noqa: E402
 
 import pyrnn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def best_time(fn, calls: int) -> float:

@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .profile import format_seconds
+
 _DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
@@ -56,14 +58,6 @@ def _latency_stats(times: Sequence[float], batch: int) -> Dict[str, float]:
     p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
     return {"min_ms": float(ms.min()), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(ms.mean()),
             "samples": int(ms.size), "sequences_per_s": batch / (p50 / 1e3)}
-
-
-def _fmt_time(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} us"
-    if s < 1.0:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -182,12 +176,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         arg = xs if len(xs) > 1 else xs[0]
         st = _latency_stats(_samples(functools.partial(model.predict, arg)), b)
         entry: Dict[str, Any] = {"batch": b, **st}
-        row = [str(b)] + [_fmt_time(st[k] / 1e3) for k in ("min_ms", "p50_ms", "p90_ms", "p99_ms")]
+        row = [str(b)] + [format_seconds(st[k] / 1e3) for k in ("min_ms", "p50_ms", "p90_ms", "p99_ms")]
         row.append(f"{st['sequences_per_s']:,.0f}")
         if keras_fn:
             tk = _latency_stats(_samples(functools.partial(keras_fn, xs)), b)
             entry["keras"] = tk
-            row += [_fmt_time(tk["p50_ms"] / 1e3), f"{tk['p50_ms'] / st['p50_ms']:.1f}x"]
+            row += [format_seconds(tk["p50_ms"] / 1e3), f"{tk['p50_ms'] / st['p50_ms']:.1f}x"]
         if args.per_layer:
             prof = model.profile(arg, repeats=args.repeats, warmup=1)
             profiles.append(prof)
@@ -235,7 +229,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if info.get("dataset"):
         print(f"trained in Keras {info.get('keras_version', '?')} on {info['dataset']}")
     print(f"model: {model!r}")
-    print(f"loaded in {_fmt_time(t_load)} without TensorFlow "
+    print(f"loaded in {format_seconds(t_load)} without TensorFlow "
           f"(tensorflow imported: {'tensorflow' in sys.modules})")
     print(f"max relative difference from the Keras predictions saved with the model: {err:.2e} "
           f"({'OK' if err <= 1e-5 else 'MISMATCH'})")
@@ -250,7 +244,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for b in (1, 32, len(x)):
         xb = x[:b]
         t = _time(functools.partial(model.predict, xb), budget_s=0.3)
-        rows.append([str(b), _fmt_time(t), _fmt_time(t / b), f"{b / t:,.0f}"])
+        rows.append([str(b), format_seconds(t), format_seconds(t / b), f"{b / t:,.0f}"])
     print(_table(["batch", "latency", "per sequence", "sequences/s"], rows))
     print(f"threads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
     return 0 if err <= 1e-5 else 1

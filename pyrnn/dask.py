@@ -22,6 +22,7 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
 
 from ._batch import BatchPredictor, ModelOrPath, stats
 from .convert import shape_str
+from .torch_models import batch_major_problem
 
 __all__ = ["predict", "stats", "BatchPredictor"]
 
@@ -83,11 +84,10 @@ def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_siz
     predictor = model_or_path if isinstance(model_or_path, BatchPredictor) else \
         BatchPredictor(model_or_path, batch_size=batch_size, num_threads=num_threads)
     model = predictor.model
-    spec = getattr(model, "torch_spec", None)  # a pyrnn.TorchModel
-    if spec is not None and (not spec.batch_first or spec.return_state):
+    problem = batch_major_problem(model)
+    if problem:
         raise ValueError(f"pyrnn.dask.predict splits x along axis 0 as the batch and returns one array per output; "
-                         f"{spec.description} was converted with batch_first={spec.batch_first}, "
-                         f"return_state={spec.return_state}: convert a batch_first=True module without return_state "
+                         f"{problem}: convert a batch_first=True module without return_state "
                          "(or run a pyrnn.BatchPredictor yourself)")
     xs = _as_dask_inputs(x, model.input_names)
     for name, a, shape in zip(model.input_names, xs, model._in_shapes):

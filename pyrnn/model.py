@@ -330,11 +330,6 @@ class Model:
 
     def __call__(self, x: Any) -> ArrayOrList:
         """Same as ``predict(x)``."""
-        fast = self._fast_run
-        if fast is not None and type(self) is Model:  # a subclass (TorchModel) may redefine predict
-            y = fast(x, None)
-            if y is not None:
-                return y
         return self.predict(x)
 
 

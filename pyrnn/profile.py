@@ -107,8 +107,8 @@ class Profile:
     def table(self) -> str:
         """The rows as an aligned text table, slowest first."""
         header = ("layer", "class", "op", "calls", "total", "mean/run", "share")
-        body = [(r.layer, r.cls, r.op, str(r.calls), _fmt(r.total_s), _fmt(r.mean_s), f"{100 * r.share:.1f}%")
-                for r in self.rows]
+        body = [(r.layer, r.cls, r.op, str(r.calls), format_seconds(r.total_s), format_seconds(r.mean_s),
+                 f"{100 * r.share:.1f}%") for r in self.rows]
         widths = [max(len(c) for c in col) for col in zip(header, *body)]
         right = (False, False, False, True, True, True, True)
 
@@ -120,19 +120,20 @@ class Profile:
 
     def __str__(self) -> str:
         return (f"Profile of {self.model!r}: batch {self.batch}, {self.repeats} timed run(s) after {self.warmup} "
-                f"warm-up; {_fmt(self.mean_s)} per run (min {_fmt(self.min_s)})\n{self.table()}")
+                f"warm-up; {format_seconds(self.mean_s)} per run (min {format_seconds(self.min_s)})\n{self.table()}")
 
     def __repr__(self) -> str:
         top = self.rows[0] if self.rows else None
         slowest = f", slowest {top.layer!r} ({top.op}) {100 * top.share:.0f}%" if top else ""
         return (f"<pyrnn.Profile {self.model!r}: batch {self.batch}, {self.repeats} run(s), "
-                f"{_fmt(self.mean_s)} per run{slowest}>")
+                f"{format_seconds(self.mean_s)} per run{slowest}>")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython shows the table
         p.text(str(self))
 
 
-def _fmt(s: float) -> str:
+def format_seconds(s: float) -> str:
+    """A duration as "12.3 us", "4.56 ms" or "7.89 s" (the CLI's tables use it too)."""
     if s < 1e-3:
         return f"{s * 1e6:.1f} us"
     if s < 1.0:

@@ -23,6 +23,7 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
 
 from .convert import shape_str
 from .model import Model, load
+from .torch_models import batch_major_problem
 
 __all__ = ["RNNClassifier", "RNNRegressor"]
 
@@ -53,12 +54,11 @@ class _RNNEstimator(BaseEstimator):
             raise ValueError(f"{type(self).__name__}: model {model.name!r} has {len(model.input_names)} input(s) and "
                              f"{len(model.output_names)} output(s); a scikit-learn estimator wraps one-input, "
                              "one-output models")
-        spec = getattr(model, "torch_spec", None)  # a pyrnn.TorchModel takes torch's layouts
-        if spec is not None and (not spec.batch_first or spec.return_state):
-            raise ValueError(f"{type(self).__name__}: {spec.description} was converted with "
-                             f"batch_first={spec.batch_first}, return_state={spec.return_state}; scikit-learn "
-                             "estimators need (samples, timesteps, features) input and one output array: convert "
-                             "a batch_first=True module without return_state")
+        problem = batch_major_problem(model)  # a pyrnn.TorchModel takes torch's layouts
+        if problem:
+            raise ValueError(f"{type(self).__name__}: {problem}; scikit-learn estimators need (samples, timesteps, "
+                             "features) input and one output array: convert a batch_first=True module without "
+                             "return_state")
         if model.stateful:
             raise ValueError(f"{type(self).__name__}: model {model.name!r} is stateful (Keras stateful=True): its "
                              "predictions depend on earlier calls, which scikit-learn does not expect")

@@ -68,7 +68,7 @@ class Stream:
         # The native fast step (one plain float32 timestep of _step_shape; None for anything else).
         self._fast_step = None
         if self._step_shape is not None:
-            fixed = [(i, d) for i, d in enumerate(self._step_shape) if d is not None]  # every axis, in fact
+            fixed = [(i, d) for i, d in enumerate(self._step_shape) if d is not None]  # all known (the filter types d)
             self._native.set_fast(len(self._step_shape), fixed, self._drop_time,
                                   [d for d in self._out_fast or () if d is not None])
             self._fast_step = self._native.fast_step

@@ -145,6 +145,16 @@ class TorchModel(Model):
         return super().profile(self._batch_first(x)[0], repeats, warmup)
 
 
+def batch_major_problem(model: Any) -> Optional[str]:
+    """None when ``model.predict`` takes (batch, ...) rows and returns plain output arrays (every
+    Keras model; a TorchModel of a ``batch_first=True`` module without ``return_state``), else
+    what the TorchModel was converted with, for the message of a caller that splits batches."""
+    spec = getattr(model, "torch_spec", None)
+    if spec is None or (spec.batch_first and not spec.return_state):
+        return None
+    return f"{spec.description} was converted with batch_first={spec.batch_first}, return_state={spec.return_state}"
+
+
 def _rebuild_torch(source: ModelSource, spec: TorchSpec) -> TorchModel:
     return TorchModel(source, spec)
 

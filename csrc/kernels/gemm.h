@@ -169,20 +169,12 @@ void gemm_cols_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda
   }
 }
 
+// C (+)= A @ P (acc: accumulate into C). weights_outer: gemm_cols_t's order, for weights
+// beyond the cache; the same results either way.
 inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
-                 int64_t ldc, bool rev = false) {
-  if (acc)
-    gemm_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
-  else
-    gemm_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
-}
-
-inline void gemm_cols(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-                      float* C, int64_t ldc, bool rev = false) {
-  if (acc)
-    gemm_cols_t<true>(M, npan, K, A, lda, P, C, ldc, rev);
-  else
-    gemm_cols_t<false>(M, npan, K, A, lda, P, C, ldc, rev);
+                 int64_t ldc, bool rev = false, bool weights_outer = false) {
+  auto* f = weights_outer ? (acc ? &gemm_cols_t<true> : &gemm_cols_t<false>) : (acc ? &gemm_t<true> : &gemm_t<false>);
+  f(M, npan, K, A, lda, P, C, ldc, rev);
 }
 
 }  // namespace

@@ -68,19 +68,12 @@ void run(const LayerDesc& L, const RunArgs& a) {
   // through the gate math, in whole row tiles. When this member's recurrent weights do
   // not fit half its L2 they would stream from memory once per block, so blocks then
   // take up to half the L2 of pre-activations and the GEMM runs weights-outer
-  // (gemm_cols): each group of panels is read once per block for all its rows.
+  // (gemm's weights_outer): each group of panels is read once per block for all its rows.
   const int64_t l2 = a.l2_bytes > 0 ? a.l2_bytes : int64_t(1) << 20;
   const int64_t ubytes = (gru ? hnp * H + (L.reset_after ? 0 : unp * H) : znp * ku) * kPanel * 4;
   const bool big = ubytes > l2 / 2;
   int64_t rb = (big ? l2 / 2 / (4 * (ldz > ldh ? ldz : ldh)) : 4096 / ldz) / kMR * kMR;
   rb = rb < kMR ? kMR : (rb > B ? B : rb);
-  auto rgemm = [big](bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P,
-                     float* C, int64_t ldc, bool rev) {
-    if (big)
-      gemm_cols(acc, M, npan, K, A, lda, P, C, ldc, rev);
-    else
-      gemm(acc, M, npan, K, A, lda, P, C, ldc, rev);
-  };
   const int64_t u0 = b0 * kPanel, u1 = mine_tail ? Hp : b1 * kPanel;  // state columns
   const int64_t o1 = u1 < H ? u1 : H;                                 // output units [u0, o1)
   auto sync = [&] {
@@ -174,17 +167,17 @@ void run(const LayerDesc& L, const RunArgs& a) {
         float* rhb = rh + r0 * Hp;
         // Recurrent projection for the block's rows (stacked: the whole pre-activation).
         if (!gru) {
-          rgemm(!xs, nb, znp, ku, hcb - xs, lds, L.U + zp0 * ku * kPanel, z + zp0 * kPanel, ldz, rev);
+          gemm(!xs, nb, znp, ku, hcb - xs, lds, L.U + zp0 * ku * kPanel, z + zp0 * kPanel, ldz, rev, big);
         } else {
           if (L.reset_after)
             for (int64_t b = 0; b < nb; ++b) copy_cols(hzb + b * ldh, L.bias_h, hp0 * kPanel, hnp * kPanel);
-          rgemm(L.reset_after, nb, hnp, H, hcb, lds, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev);
+          gemm(L.reset_after, nb, hnp, H, hcb, lds, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev, big);
         }
         const int phases = (gru && !L.reset_after) ? 2 : 1;
         for (int ph = 0; ph < phases; ++ph) {
           if (ph == 1) {  // candidate: (r * h) @ U_h, which needs every member's r * h
             sync();
-            rgemm(false, nb, unp, H, rhb, Hp, L.U2 + up0 * H * kPanel, u2b + up0 * kPanel, Hp, rev);
+            gemm(false, nb, unp, H, rhb, Hp, L.U2 + up0 * H * kPanel, u2b + up0 * kPanel, Hp, rev, big);
           }
           for (int64_t b = 0; b < nb; ++b) {
             const int64_t o = (r0 + b) * Hp;

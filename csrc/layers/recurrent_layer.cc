@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "pyrnn/cache_info.h"
 #include "pyrnn/isa.h"
 #include "pyrnn/layer.h"
 #include "pyrnn/packing.h"
+#include "pyrnn/platform.h"
 #include "pyrnn/threadpool.h"
 
 namespace pyrnn {

@@ -3,7 +3,9 @@
 
 #include "pyrnn/platform.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #if defined(_WIN32)
 #ifndef WIN32_LEAN_AND_MEAN
@@ -14,7 +16,7 @@
 #endif
 #include <malloc.h>   // _aligned_malloc
 #include <process.h>  // _getpid
-#include <windows.h>  // GetSystemInfo, GlobalMemoryStatusEx
+#include <windows.h>  // GlobalMemoryStatusEx
 #else
 #include <unistd.h>  // getpid, sysconf
 #if defined(__APPLE__)
@@ -49,16 +51,40 @@ int64_t physical_memory_bytes() {
   return int64_t(64) << 30;
 }
 
-size_t page_size() {
-#if defined(_WIN32)
-  SYSTEM_INFO si;
-  GetSystemInfo(&si);
-  if (si.dwPageSize > 0) return static_cast<size_t>(si.dwPageSize);
-#elif defined(_SC_PAGE_SIZE)
-  const long page = sysconf(_SC_PAGE_SIZE);  // 16 KiB on Apple silicon
-  if (page > 0) return static_cast<size_t>(page);
+namespace {
+
+// One core's L2, from sysfs on Linux (/sys/devices/system/cpu/cpu0/cache); 1 MiB elsewhere.
+int64_t read_l2_bytes() {
+  int64_t l2 = int64_t(1) << 20;
+#if defined(__linux__)
+  for (int i = 0; i < 8; ++i) {
+    char path[96], level[16] = {0}, type[32] = {0}, size[32] = {0};
+    auto read = [&](const char* name, char* buf, int n) {
+      std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", i, name);
+      FILE* f = std::fopen(path, "r");
+      if (!f) return false;
+      const bool ok = std::fgets(buf, n, f) != nullptr;
+      std::fclose(f);
+      return ok;
+    };
+    if (!read("level", level, sizeof level) || !read("type", type, sizeof type) || !read("size", size, sizeof size))
+      continue;
+    char* end = nullptr;
+    int64_t bytes = std::strtoll(size, &end, 10);
+    if (end && (*end == 'K' || *end == 'k')) bytes <<= 10;
+    if (end && (*end == 'M' || *end == 'm')) bytes <<= 20;
+    if (bytes < (int64_t(4) << 10) || bytes > (int64_t(1) << 30)) continue;  // implausible: keep the default
+    if (std::atoi(level) == 2 && std::strncmp(type, "Instruction", 11) != 0) l2 = bytes;
+  }
 #endif
-  return 4096;
+  return l2;
+}
+
+}  // namespace
+
+int64_t cache_l2_bytes() {
+  static const int64_t bytes = read_l2_bytes();
+  return bytes;
 }
 
 void* aligned_malloc(size_t alignment, size_t bytes) {

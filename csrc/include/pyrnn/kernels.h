@@ -76,7 +76,7 @@ struct RunArgs {
   float* prev_out;   // (B, H) last valid output after this call, or nullptr (for streaming)
   float* scratch;    // 64-byte aligned, scratch_floats(...) floats
   int64_t tchunk;    // timesteps whose input projection is computed at once
-  int64_t l2_bytes;  // one core's L2 (pyrnn/cache_info.h); 0: 1 MiB
+  int64_t l2_bytes;  // one core's L2 (pyrnn/platform.h); 0: 1 MiB
   // A team of `team` threads runs the same call, each on its own share of the units
   // (blocks of 16; the last member also takes the H % 16 tail): its gate columns of
   // every GEMM, its gate math and its outputs, with sync(sync_ctx) as the barrier

@@ -1,6 +1,6 @@
 // What differs between the operating systems and compilers pyrnn builds on (Linux,
-// macOS, Windows; GCC, Clang, clang-cl): process id, memory size, page size, aligned
-// blocks, a spin-wait hint, and a description of the build for show_config. Everything
+// macOS, Windows; GCC, Clang, clang-cl): process id, memory size, one core's L2 size,
+// aligned blocks, a spin-wait hint, and a description of the build for show_config. Everything
 // else in csrc/ is plain C++17.
 #pragma once
 
@@ -11,7 +11,7 @@ namespace pyrnn {
 
 int64_t process_id();                                  // changes in a forked child (Windows has no fork)
 int64_t physical_memory_bytes();                       // installed RAM, or 64 GiB when the OS does not say
-size_t page_size();                                    // the VM page size, or 4096
+int64_t cache_l2_bytes();                              // one core's L2, read once (Linux sysfs), else 1 MiB
 void* aligned_malloc(size_t alignment, size_t bytes);  // bytes a multiple of alignment
 void aligned_free(void* p);                            // for aligned_malloc's blocks only
 const char* build_compiler();  // e.g. "GCC 12.2.0", "Clang 18.1.8", "clang-cl 18.1.8 (MSVC 19.40)"
