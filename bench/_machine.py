@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Set
 
 
 def isa_from_argv(argv: Sequence[str]) -> Optional[str]:
@@ -21,14 +21,16 @@ def isa_from_argv(argv: Sequence[str]) -> Optional[str]:
 
 def apply_isa(argv: Sequence[str]) -> None:
     """Sets PYRNN_ISA from ``--isa``; on the AVX2 tier also restricts the peers to AVX2
-    (PyTorch's oneDNN and MKL, numpy's OpenBLAS; ONNX Runtime's MLAS and TensorFlow have no
-    such switch and keep their AVX-512 kernels). Call it before importing pyrnn or a peer."""
+    (PyTorch's oneDNN, MKL and FBGEMM (its int8 kernels), numpy's OpenBLAS; ONNX Runtime's
+    MLAS, OpenVINO and TensorFlow have no such switch and keep their AVX-512/AMX kernels).
+    Call it before importing pyrnn or a peer."""
     isa = isa_from_argv(argv)
     if isa:
         os.environ["PYRNN_ISA"] = isa
     if os.environ.get("PYRNN_ISA") == "avx2":
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
         os.environ.setdefault("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+        os.environ.setdefault("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
         os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 
 
@@ -42,3 +44,16 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_flags() -> Set[str]:
+    """The CPU's feature flags as Linux names them (avx512_bf16, amx_int8, ...); empty
+    where /proc/cpuinfo is missing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()

@@ -14,11 +14,23 @@ bench/results/compare.md and bench/results/compare.png (latency against batch si
 compare-TIER.md/.png for a lower tier forced with --isa TIER (PYRNN_ISA): the tier in use is
 printed first and named in the table; with --isa avx2 PyTorch and numpy are restricted to
 AVX2 too.
+
+    python bench/compare.py --compute-types bfloat16,float16,int8 [--configs ...] [--batches ...]
+
+compares pyrnn's reduced-precision compute types instead (pyrnn.load(path, compute_type=...))
+with pyrnn float32 and the reduced-precision peers: OpenVINO with INFERENCE_PRECISION_HINT
+f32, bf16 and f16 (read back from the compiled model), PyTorch dynamic int8
+(torch.ao.quantization.quantize_dynamic) and ONNX Runtime dynamic int8
+(onnxruntime.quantization.quantize_dynamic on the tf2onnx graph). Peers that do not quantize
+the recurrent layers are skipped and named. Writes compare-lowp[-TIER].md/.png: latencies,
+each compute type's speed-up over pyrnn float32 and over the best peer of its precision
+class with the issue's targets, and every runner's error against Keras float32.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
 import sys
@@ -30,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
-from _machine import apply_isa, cpu_name  # noqa: E402  (bench/, the script's own folder)
+from _machine import apply_isa, cpu_flags, cpu_name  # noqa: E402  (bench/, the script's own folder)
 
 apply_isa(sys.argv[1:])  # before pyrnn and the peers load
 
@@ -96,11 +108,22 @@ def build_keras(name: str):
 # ---- runners -------------------------------------------------------------------------------
 
 
-def run_pyrnn(model, tmp: str) -> Callable:
+def run_pyrnn(model, tmp: str, compute_type: Optional[str] = None) -> Callable:
+    """pyrnn on the model's .keras file; `compute_type` (None: the default, float32) goes
+    to pyrnn.load."""
     path = os.path.join(tmp, f"{model.name}.keras")
-    model.save(path)
-    m = pyrnn.load(path)
+    if not os.path.exists(path):
+        model.save(path)
+    m = pyrnn.load(path) if compute_type is None else pyrnn.load(path, compute_type=compute_type)
     return m.predict
+
+
+def pyrnn_has_compute_type() -> bool:
+    """Whether this pyrnn build's load() takes compute_type=."""
+    try:
+        return "compute_type" in inspect.signature(pyrnn.load).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def run_tf_function(model) -> Callable:
@@ -139,23 +162,82 @@ def run_ort(proto) -> Callable:
 
 
 def run_openvino(proto, tmp: str) -> Callable:
+    """OpenVINO on the tf2onnx graph with its default precision (bf16 on a CPU with
+    AVX512_BF16/AMX)."""
     import openvino as ov
 
     path = os.path.join(tmp, "model.onnx")
     with open(path, "wb") as f:
         f.write(proto.SerializeToString())
-    core = ov.Core()
-    compiled = core.compile_model(ov.convert_model(path), "CPU",
-                                  {"INFERENCE_NUM_THREADS": pyrnn.get_num_threads()})
+    return run_openvino_model(ov.convert_model(path))[0]
+
+
+def openvino_model(proto, tmp: str, net=None, example: Optional[np.ndarray] = None):
+    """OpenVINO's model of the network and where it came from: the tf2onnx graph, else
+    (tf2onnx writes GRU and SimpleRNN as ONNX Loops, which OpenVINO's ONNX frontend
+    refuses) the PyTorch module `net` through OpenVINO's PyTorch frontend, traced on
+    `example` with batch, steps and features left dynamic."""
+    import openvino as ov
+
+    errors = []
+    if proto is not None:
+        path = os.path.join(tmp, "model.onnx")
+        with open(path, "wb") as f:
+            f.write(proto.SerializeToString())
+        try:
+            return ov.convert_model(path), "tf2onnx graph"
+        except Exception as exc:  # noqa: BLE001 - fall back to the PyTorch frontend
+            errors.append(f"ONNX frontend: {str(exc).splitlines()[-1] if str(exc) else type(exc).__name__}")
+    if net is not None and example is not None:
+        import torch
+
+        try:
+            return ov.convert_model(net, example_input=torch.from_numpy(example)), "PyTorch module"
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"PyTorch frontend: {type(exc).__name__}: {exc}")
+    raise RuntimeError("; ".join(errors) or "no model to convert")
+
+
+def run_openvino_model(ov_model, precision: Optional[str] = None):
+    """(predict, the precision OpenVINO really uses) for `ov_model` compiled on the CPU with
+    INFERENCE_PRECISION_HINT = `precision` ("f32", "bf16", "f16"; None: its default), read
+    back from the compiled model."""
+    import openvino as ov
+
+    cfg = {"INFERENCE_NUM_THREADS": pyrnn.get_num_threads()}
+    if precision is not None:
+        cfg["INFERENCE_PRECISION_HINT"] = precision
+    compiled = ov.Core().compile_model(ov_model, "CPU", cfg)
+    used = compiled.get_property("INFERENCE_PRECISION_HINT")
     req = compiled.create_infer_request()
-    return lambda x: req.infer([x])[compiled.output(0)]
+    out = compiled.output(0)
+    return (lambda x: req.infer([x])[out]), getattr(used, "get_type_name", lambda: str(used))()
 
 
-def run_torch(model) -> Callable:
-    """The same network in PyTorch (nn.LSTM / nn.GRU / nn.RNN + nn.Linear), same weights."""
+def build_torch(model):
+    """The same network in PyTorch (nn.LSTM / nn.GRU / nn.RNN + nn.Linear), same weights, as
+    one nn.Module: it serves the fp32 PyTorch peer, dynamic int8 quantization and
+    OpenVINO's PyTorch frontend."""
     import torch
 
-    torch.set_num_threads(pyrnn.get_num_threads())
+    class Net(torch.nn.Module):
+        def __init__(self, mods):
+            super().__init__()
+            self.mods = torch.nn.ModuleList(m for _, m, _ in mods)
+            self.kinds = [(kind, opt) for kind, _, opt in mods]
+
+        def forward(self, t):
+            for (kind, opt), mod in zip(self.kinds, self.mods):
+                if kind == "rnn":
+                    t, _ = mod(t)
+                    if not opt:
+                        t = t[:, -1]
+                else:
+                    t = mod(t)
+                    if opt == "softmax":
+                        t = torch.softmax(t, dim=-1)
+            return t
+
     mods = []
     for layer in model.layers:
         cls = type(layer).__name__
@@ -181,22 +263,85 @@ def run_torch(model) -> Callable:
         rnn.bias_ih_l0.data = torch.from_numpy(np.ascontiguousarray(bi))
         rnn.bias_hh_l0.data = torch.from_numpy(np.ascontiguousarray(bh))
         mods.append(("rnn", rnn, layer.return_sequences))
+    return Net(mods).eval()
+
+
+def run_torch(model, net=None) -> Callable:
+    """PyTorch on `net` (default: build_torch(model)), inference mode."""
+    import torch
+
+    torch.set_num_threads(pyrnn.get_num_threads())
+    net = build_torch(model) if net is None else net
 
     @torch.inference_mode()
     def forward(x):
-        t = torch.from_numpy(x)
-        for kind, mod, opt in mods:
-            if kind == "rnn":
-                t, _ = mod(t)
-                if not opt:
-                    t = t[:, -1]
-            else:
-                t = mod(t)
-                if opt == "softmax":
-                    t = torch.softmax(t, dim=-1)
-        return t.numpy()
+        return net(torch.from_numpy(x)).numpy()
 
     return forward
+
+
+def torch_int8(net):
+    """PyTorch dynamic int8 (torch.ao.quantization.quantize_dynamic: int8 weights,
+    activations quantized per call) of `net`, and the names of its layers afterwards.
+    Dynamic quantization has LSTM, GRU and Linear modules but no RNN (only RNNCell), so an
+    nn.RNN stays float32."""
+    import copy
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(net), {torch.nn.LSTM, torch.nn.GRU,
+                                                                        torch.nn.RNN, torch.nn.Linear},
+                                                   dtype=torch.qint8)
+    kinds = [("int8 " if "quantized" in type(m).__module__ else "float32 ") + type(m).__name__ for m in q.mods]
+    return q, kinds
+
+
+QUANT_OPS = {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul",
+             "MatMulIntegerToFloat", "QGemm", "ConvInteger", "QLinearConv", "QAttention"}
+
+
+def _op_counts(graph, counts=None):
+    """Node op types of an ONNX graph and of its subgraphs (Loop/If/Scan bodies)."""
+    counts = {} if counts is None else counts
+    for node in graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                _op_counts(attr.g, counts)
+            for g in attr.graphs:
+                _op_counts(g, counts)
+    return counts
+
+
+def ort_int8(proto, tmp: str):
+    """onnxruntime.quantization.quantize_dynamic (int8 weights, uint8 activations quantized
+    per call, subgraphs included) of the tf2onnx graph: (quantized ModelProto, its
+    quantized op types with counts, whether a recurrent layer got quantized). ORT has a
+    quantized LSTM (DynamicQuantizeLSTM) but no quantized GRU or RNN: tf2onnx writes
+    those as Loops whose MatMuls read outer-scope weights, which the quantizer leaves
+    float32, so for them only the Dense head turns int8."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    src, dst = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "int8.onnx")
+    onnx.save(proto, src)
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" notice
+    try:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True})
+    finally:
+        logging.getLogger().setLevel(level)
+    q = onnx.load(dst)
+    counts = _op_counts(q.graph)
+    quant = {k: v for k, v in counts.items() if k in QUANT_OPS}
+    recurrent = counts.get("DynamicQuantizeLSTM", 0) > 0 or any(
+        n.op_type in QUANT_OPS for node in q.graph.node for a in node.attribute if a.HasField("g") for n in a.g.node)
+    return q, quant, recurrent
 
 
 # ---- timing --------------------------------------------------------------------------------
@@ -277,6 +422,260 @@ def verdict(name: str, batch: int, ratio: Optional[float], pyrnn_s: float, pct: 
     return f"{'met' if ok else 'miss'} (≥ 1.5× or ≥ 85% of peak)"
 
 
+def plot(series: Dict[str, Dict[str, List]], machine: str, path: str) -> None:
+    """Latency against batch size, one panel per config, pyrnn's lines bold."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+        return
+    n = len(series)
+    ncol = min(3, n)
+    nrow = (n + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (name, per) in zip(axes.flat, series.items()):
+        for k, pts in per.items():
+            bs, ts = zip(*pts)
+            ax.plot(bs, [t * 1e3 for t in ts], marker="o", label=k, linewidth=2.5 if k.startswith("pyrnn") else 1.2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(describe(name), fontsize=8)
+        ax.set_xlabel("batch")
+        ax.set_ylabel("latency (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Latency per call — {machine}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ---- reduced precision (--compute-types) -------------------------------------------------
+
+LOWP_TYPES = ("bfloat16", "float16", "int8")
+_SPELLINGS = {"float32": "float32", "fp32": "float32", "f32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+              "float16": "float16", "fp16": "float16", "f16": "float16", "half": "float16", "int8": "int8"}
+# The peers of each pyrnn compute type: its precision class (float16 is held against the
+# 16-bit class, OpenVINO bf16 and f16). Best of the class = the fastest that really ran
+# at that precision.
+CLASS_PEERS = {"bfloat16": ["OpenVINO bf16"], "float16": ["OpenVINO f16", "OpenVINO bf16"],
+               "int8": ["PyTorch int8", "ORT int8"]}
+LOWP_COLS = ["pyrnn float32", "pyrnn bfloat16", "pyrnn float16", "pyrnn int8",
+             "OpenVINO f32", "OpenVINO bf16", "OpenVINO f16", "PyTorch int8", "ORT int8"]
+OV_HINTS = {"OpenVINO f32": "f32", "OpenVINO bf16": "bf16", "OpenVINO f16": "f16"}
+
+
+def parse_compute_types(text: str) -> List[str]:
+    """float32 (always: the baseline) and the reduced types named in `text`, canonical."""
+    named = []
+    for t in text.split(","):
+        t = t.strip().lower()
+        if t and t not in _SPELLINGS:
+            raise SystemExit(f"--compute-types: unknown {t!r}; expected float32, bfloat16, float16, int8")
+        if t:
+            named.append(_SPELLINGS[t])
+    return ["float32"] + [c for c in LOWP_TYPES if c in named]
+
+
+def cpu_busy() -> tuple:
+    """(CPU seconds the whole machine has spent busy, this process's CPU seconds), for the
+    share of the cores other processes took during a run (Linux; (0, 0) elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:9]]
+        busy = (sum(vals) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    t = os.times()
+    return busy, t.user + t.system
+
+
+def lowp_targets(name: str, b: int, ct: str, t: float, t32: float, peer_t: Optional[float]) -> str:
+    """The issue's reduced-precision targets for this cell, met or missed (ratios from one run)."""
+    out = []
+    ok = lambda c: "met" if c else "miss"  # noqa: E731
+    if b == 1:
+        lim = 0.6 if name == "lstm50" else 0.75
+        out.append(f"{ok(t <= lim * t32)} (time ≤ {lim}× float32)")
+    if ct == "bfloat16" and name in ("2xlstm256", "2xgru256"):
+        out.append(f"{ok(peer_t / t >= 1.5)} (≥ 1.5× OpenVINO bf16)" if peer_t else "n/a (no OpenVINO bf16)")
+    if ct == "int8":
+        if b >= 64:
+            out.append(f"{ok(t32 / t >= 1.5)} (≥ 1.5× float32)")
+        need = 2.0 if b <= 8 else 1.5
+        out.append(f"{ok(peer_t / t >= need)} (≥ {need:g}× int8 peers)" if peer_t else "n/a (no int8 peer)")
+    return "; ".join(out) or "—"
+
+
+def main_lowp(args, names: List[str], batches: List[int], rounds: int, budget: float, tier: str) -> int:
+    """pyrnn's compute types against the reduced-precision peers: OpenVINO with
+    INFERENCE_PRECISION_HINT f32/bf16/f16, PyTorch dynamic int8, ONNX Runtime dynamic int8."""
+    cts = parse_compute_types(args.compute_types)
+    best_tier = tier == pyrnn.config()["isa_supported"][-1]
+    stem = "compare-lowp" if best_tier else f"compare-lowp-{tier}"
+    flags = cpu_flags()
+    lowp_flags = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16")
+    features = f"CPU reduced-precision features: {' '.join(f for f in lowp_flags if f in flags) or 'none'}" + (
+        f" (not: {' '.join(f for f in lowp_flags if f not in flags)})" if set(lowp_flags) - flags else "")
+    print(f"{cpu_name()}: pyrnn tier {tier}; compute types {', '.join(cts)}; {features}", flush=True)
+    has_ct = pyrnn_has_compute_type()
+    if not has_ct:
+        print("pyrnn compute_type not available in this build: pyrnn runs float32 only; peers still measured",
+              flush=True)
+    info = {k: v for k, v in pyrnn.config().items() if "compute" in k}
+    if info:
+        print(f"pyrnn config: {info}", flush=True)
+    header = [features + "."]
+    try:
+        import openvino as ov
+
+        default = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+        header.append(f"OpenVINO {ov.__version__.split('-')[0]}: its default precision on this CPU is "
+                      f"{default.get_type_name()}; here every hint is set explicitly and read back from the "
+                      "compiled model.")
+    except ImportError:
+        pass
+    if not ({"avx512_bf16", "amx_bf16"} & flags):
+        header.append("This CPU has neither AVX512_BF16 nor AMX-BF16: OpenVINO bf16 is not native here (the "
+                      "precision read back says what it ran).")
+    if tier == "avx2":
+        header.append("Tier avx2: pyrnn, PyTorch (oneDNN, FBGEMM's int8 kernels) and numpy are restricted to AVX2; "
+                      "OpenVINO and ONNX Runtime have no such switch and keep their AVX-512/AMX kernels, so "
+                      "OpenVINO bf16 runs natively on AVX512_BF16/AMX here — on an AVX2-only CPU (no AVX512_BF16) "
+                      "it would not.")
+    tmp = tempfile.mkdtemp()
+    rows, series, agrees, notes, excluded = [], {}, {}, {}, {}
+    machine = f"{cpu_name()}, {os.cpu_count()} CPUs, pyrnn {pyrnn.__version__}, " \
+              f"ISA {tier}, {pyrnn.get_num_threads()} threads"
+    busy0, own0, wall0 = *cpu_busy(), time.perf_counter()
+    for name in names:
+        model = build_keras(name)
+        _, T, F, _, _ = CONFIGS[name]
+        note = notes.setdefault(name, [])
+        excluded[name] = set()
+        runners: Dict[str, Callable] = {"pyrnn float32": run_pyrnn(model, tmp)}
+        for ct in cts[1:]:
+            if not has_ct:
+                break
+            try:
+                runners[f"pyrnn {ct}"] = run_pyrnn(model, tmp, ct)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                note.append(f"pyrnn {ct} skipped ({type(exc).__name__}: {exc})")
+        xchk = np.random.default_rng(1).normal(size=(4, T, F)).astype(np.float32)
+        net = proto = None
+        try:
+            net = build_torch(model)
+        except ImportError:
+            note.append("PyTorch not installed")
+        try:
+            proto = _onnx(model, T, F)
+        except Exception as exc:  # noqa: BLE001
+            note.append(f"no ONNX graph ({type(exc).__name__}: {exc})")
+        hints = ["OpenVINO f32"] + (["OpenVINO bf16"] if {"bfloat16", "float16"} & set(cts) else []) \
+            + (["OpenVINO f16"] if "float16" in cts else [])
+        try:
+            ovm, source = openvino_model(proto, tmp, net, xchk)
+            used = []
+            for key in hints:
+                runners[key], got = run_openvino_model(ovm, OV_HINTS[key])
+                used.append(f"{OV_HINTS[key]} → {got}")
+                if got != OV_HINTS[key]:
+                    excluded[name].add(key)
+            note.append(f"OpenVINO from the {source}; hint → precision used: {', '.join(used)}")
+        except ImportError:
+            note.append("OpenVINO not installed")
+        except Exception as exc:  # noqa: BLE001
+            note.append(f"OpenVINO skipped ({type(exc).__name__}: {exc})")
+        if "int8" in cts and net is not None:
+            import torch
+
+            q, kinds = torch_int8(net)
+            if any(k.startswith("int8") and not k.endswith("Linear") for k in kinds):
+                runners["PyTorch int8"] = run_torch(model, q)
+                note.append(f"PyTorch int8 ({torch.backends.quantized.engine} engine): {', '.join(kinds)}")
+            else:
+                note.append(f"PyTorch int8 skipped: no recurrent layer quantized ({', '.join(kinds)}; dynamic "
+                            "quantization has no int8 nn.RNN)")
+        if "int8" in cts and proto is not None:
+            try:
+                qproto, quant, recurrent = ort_int8(proto, tmp)
+                desc = ", ".join(f"{k} ×{v}" for k, v in sorted(quant.items())) or "nothing"
+                if recurrent:
+                    runners["ORT int8"] = run_ort(qproto)
+                    note.append(f"ORT int8 quantized ops: {desc}")
+                else:
+                    note.append(f"ORT int8 skipped: quantize_dynamic quantized only {desc} (the Dense head); the "
+                                "recurrent layers stay float32 (ORT has no quantized GRU/RNN; tf2onnx's Loop body "
+                                "is not quantized)")
+            except Exception as exc:  # noqa: BLE001
+                note.append(f"ORT int8 skipped ({type(exc).__name__}: {exc})")
+        for line in note:
+            print(f"{name}: {line}", flush=True)
+        ref = np.asarray(model(xchk))
+        agrees[name] = {k: float(np.max(np.abs(fn(xchk) - ref))) for k, fn in runners.items()}
+        print(f"{name}: max |difference| from Keras: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in agrees[name].items()), flush=True)
+        for b in batches:
+            x = np.random.default_rng(0).normal(size=(b, T, F)).astype(np.float32)
+            base = runners["pyrnn float32"](x)
+            delta = {ct: float(np.max(np.abs(runners[f"pyrnn {ct}"](x) - base)))
+                     for ct in cts[1:] if f"pyrnn {ct}" in runners}
+            med = measure(runners, x, rounds, budget)
+            rows.append((name, b, med, delta))
+            for k, v in med.items():
+                series.setdefault(name, {}).setdefault(k, []).append((b, v))
+            line = " | ".join(f"{k} {fmt(v)}" for k, v in med.items())
+            ratios = " | ".join(f"{ct} {med['pyrnn float32'] / med[f'pyrnn {ct}']:.2f}x f32 (|Δ| {d:.1e})"
+                                for ct, d in delta.items())
+            print(f"{describe(name)} B={b}: {line}" + (f" || {ratios}" if ratios else ""), flush=True)
+    busy1, own1, wall1 = *cpu_busy(), time.perf_counter()
+    others = max(0.0, (busy1 - busy0) - (own1 - own0)) / ((wall1 - wall0) * (os.cpu_count() or 1))
+    os.makedirs(args.out, exist_ok=True)
+    cols = [c for c in LOWP_COLS if any(c in med for _, _, med, _ in rows)]
+    lines = [f"Machine: {machine}. Medians of {rounds} interleaved rounds (all runners in one process, each "
+             f"block started on an idle process). Other processes used {100 * others:.0f}% of the CPUs during "
+             "the run.", ""] + header + ["", "Latency per call:", "",
+             "| model | batch | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for name, b, med, _ in rows:
+        lines.append(f"| {describe(name)} | {b} | " + " | ".join(fmt(med.get(c)) for c in cols) + " |")
+    lines += ["", "Each pyrnn compute type: speed-up over pyrnn float32, over the best peer of its precision class "
+              "(bfloat16: OpenVINO bf16; float16: OpenVINO f16 and bf16; int8: PyTorch dynamic int8 and ORT "
+              "dynamic int8), the largest |difference| from pyrnn float32 on the timed input, and the issue's "
+              "targets:", "",
+              "| model | batch | compute type | pyrnn | vs pyrnn float32 | best class peer | vs peer | "
+              "max |Δ| vs float32 | targets |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, b, med, delta in rows:
+        t32 = med["pyrnn float32"]
+        for ct in cts[1:]:
+            t = med.get(f"pyrnn {ct}")
+            if t is None:
+                continue
+            peers = [(med[p], p) for p in CLASS_PEERS[ct] if p in med and p not in excluded[name]]
+            peer_t, peer = min(peers) if peers else (None, None)
+            vs_peer = f"**{peer_t / t:.2f}×**" if peer_t else "—"
+            lines.append(f"| {describe(name)} | {b} | {ct} | {fmt(t)} | **{t32 / t:.2f}×** | "
+                         f"{f'{peer} {fmt(peer_t)}' if peer else '—'} | {vs_peer} | {delta[ct]:.1e} | "
+                         f"{lowp_targets(name, b, ct, t, t32, peer_t)} |")
+    if not has_ct:
+        lines.append("| (pyrnn compute_type not available in this build) | | | | | | | | |")
+    lines += ["", "Largest |difference| from Keras float32 on a check batch of 4 (float32 runners ~1e-7; a "
+              "reduced-precision runner's error is part of its result):", ""]
+    for name, agree in agrees.items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
+    lines += ["", "What each peer ran:", ""]
+    for name, note in notes.items():
+        lines += [f"- {name}: {n}" for n in note]
+    with open(os.path.join(args.out, stem + ".md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(series, machine, os.path.join(args.out, stem + ".png"))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds, shorter timed blocks")
@@ -286,8 +685,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--isa", default=None,
                     help="pyrnn tier (sets PYRNN_ISA; avx2 also restricts PyTorch and numpy to AVX2)")
+    ap.add_argument("--compute-types", default=None, metavar="LIST",
+                    help="reduced-precision comparison instead: pyrnn float32 and each listed compute type "
+                         "(bfloat16, float16, int8) against OpenVINO f32/bf16/f16 and PyTorch/ORT dynamic int8; "
+                         "writes compare-lowp[-TIER].md/.png")
     args = ap.parse_args(argv)
     tier = pyrnn.config()["isa"]
+    if args.compute_types is not None:
+        rounds, budget = (3, 0.02) if args.quick else (7, 0.05)
+        return main_lowp(args, [c for c in args.configs.split(",") if c],
+                         [int(b) for b in args.batches.split(",")], rounds, budget, tier)
     # The best tier writes compare.md/.png; a forced lower tier writes compare-TIER.md/.png.
     stem = "compare" if tier == pyrnn.config()["isa_supported"][-1] else f"compare-{tier}"
     print(f"{cpu_name()}: pyrnn tier {tier} (supported: {', '.join(pyrnn.config()['isa_supported'])})"
@@ -364,34 +771,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, stem + ".md"), "w") as f:
         f.write("\n".join(lines + agree_lines) + "\n")
     print("\n".join(lines + agree_lines))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        n = len(series)
-        ncol = min(3, n)
-        nrow = (n + ncol - 1) // ncol
-        fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
-        for ax in axes.flat[n:]:
-            ax.axis("off")
-        for ax, (name, per) in zip(axes.flat, series.items()):
-            for k, pts in per.items():
-                bs, ts = zip(*pts)
-                ax.plot(bs, [t * 1e3 for t in ts], marker="o", label=k, linewidth=2.5 if k == "pyrnn" else 1.2)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(describe(name), fontsize=8)
-            ax.set_xlabel("batch")
-            ax.set_ylabel("latency (ms)")
-            ax.grid(True, which="both", alpha=0.3)
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"Latency per call — {machine}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(os.path.join(args.out, stem + ".png"), dpi=110)
-    except ImportError:
-        print("matplotlib not installed: no plot", file=sys.stderr)
+    plot(series, machine, os.path.join(args.out, stem + ".png"))
     return 0
 
 
