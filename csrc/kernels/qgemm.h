@@ -61,6 +61,16 @@ PYRNN_INLINE vi qdot(vi acc, vi a, vi w) {
 #endif
 }
 
+// rint to int32 in the current rounding mode (nearest even), inline on x86 (lrintf is a
+// libm call there).
+PYRNN_INLINE int32_t rint_i32(float x) {
+#ifdef PYRNN_X86
+  return _mm_cvtss_si32(_mm_set_ss(x));
+#else
+  return static_cast<int32_t>(lrintf(x));
+#endif
+}
+
 // Bytes of one quantized row of K values (padded to whole groups of 4).
 inline int64_t qrow_bytes(int64_t K) { return (K + 3) / 4 * 4; }
 
@@ -111,7 +121,7 @@ inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
     _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), _mm_packus_epi16(w, w));
   }
 #endif
-  for (; k < K; ++k) q[k] = static_cast<uint8_t>(lrintf(a[k] * inv) + kQZero);
+  for (; k < K; ++k) q[k] = static_cast<uint8_t>(rint_i32(a[k] * inv) + kQZero);
   for (; k < kp; ++k) q[k] = kQZero;
   return amax / kQMax;
 }
