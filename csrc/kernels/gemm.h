@@ -72,12 +72,18 @@ PYRNN_INLINE vf ldw(const typename W::T* p) {
   if constexpr (std::is_same<W, WF32>::value) {
     return ld(p);
   } else if constexpr (std::is_same<W, WBF16>::value) {  // bfloat16: the upper half of a float
-#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+    // One shuffle per vector, into the upper halves of zeroed lanes (no shift, which would
+    // take an FMA port on Intel).
+#if defined(__AVX512BW__) && PYRNN_VBYTES == 64
+    const __m512i idx = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0, 4, 0,
+                                         3, 0, 2, 0, 1, 0, 0, 0);
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    return (vf)_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    return (vf)_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, idx, _mm512_castsi256_si512(h));
 #elif defined(__AVX2__) && PYRNN_VBYTES == 32
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return (vf)_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+    const __m256i idx = _mm256_setr_epi8(-1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7, -1, -1, 8, 9, -1, -1,
+                                         10, 11, -1, -1, 12, 13, -1, -1, 14, 15);
+    return (vf)_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+                                   idx);
 #else
     vi r;
     for (int i = 0; i < VL; ++i) r[i] = static_cast<int32_t>(static_cast<uint32_t>(p[i]) << 16);
