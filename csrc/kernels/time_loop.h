@@ -82,12 +82,12 @@ void run(const LayerDesc& L, const RunArgs& a) {
     if (team > 1) a.sync(a.sync_ctx, rank);
   };
   // C (+)= A @ panels [p, p + np) of a weight matrix of K rows, in the layer's compute
-  // type: f32 holds the float32 panels, lp the reduced type's.
+  // type: lp holds the reduced type's panels, or nothing when this matrix is float32 (f32).
   const int64_t qper = a.qwork ? a.qwork_bytes / team / 64 * 64 : 0;
   uint8_t* qwork = a.qwork ? a.qwork + rank * qper : nullptr;
   auto mm = [&](bool acc, int64_t M, int64_t p, int64_t np, int64_t K, const float* A, int64_t lda, const float* f32,
                 const LowpPanels& lp, float* C, int64_t ldc, bool rv, bool outer) {
-    switch (L.ct) {
+    switch (lp.p ? L.ct : ComputeType::Float32) {
       case ComputeType::BFloat16:
         gemm_w<WBF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer);
         break;

@@ -50,20 +50,44 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   desc_.rec_act = opt.rec_act;
   bx_ = pack_bias(bias, H, G);
   if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
-  desc_.ct = opt.compute_type;
-  if (opt.compute_type != ComputeType::Float32) {
-    // Reduced types: kernel and recurrent kernel in that type, never stacked (the bias and
-    // the inputs stay float32, added by their own GEMM).
-    const ComputeType ct = opt.compute_type;
-    if (static_cast<int>(ct) < 0 || ct >= ComputeType::kCount) throw std::invalid_argument("unknown compute type");
-    lw_ = pack_panels_lowp(ct, kernel, D, H, G, 0, G);
+  const ComputeType ct = opt.compute_type;
+  if (static_cast<int>(ct) < 0 || ct >= ComputeType::kCount) throw std::invalid_argument("unknown compute type");
+  // Reduced types: the recurrent kernel, and the input kernel when the layer has more than
+  // kFoldInputs input features, in that type (a narrower input kernel is a negligible
+  // share of the work and of the bytes: it stays float32, and so do the biases).
+  const bool round_w = D > kFoldInputs;
+  bool lowp = ct != ComputeType::Float32;
+  std::vector<float> rk, rr;
+  if (ct == ComputeType::BFloat16 || ct == ComputeType::Float16) {
+    // 16-bit weights pay where they stream from memory. When the layer's float32 panels
+    // fit half of one core's L2 they are in cache every step, and widening them at each
+    // use would only cost time: the rounded weights are then stored as float32 and run by
+    // the float32 kernels, which compute the same numbers (widening is exact).
+    const int64_t f32_bytes = (1 + D + H) * gate_cols(H, G) * 4;
+    if (f32_bytes <= cache_l2_bytes() / 2) {
+      rr = round_weights(ct, recurrent, H * G * H);
+      recurrent = rr.data();
+      if (round_w) {
+        rk = round_weights(ct, kernel, D * G * H);
+        kernel = rk.data();
+      }
+      lowp = false;
+    }
+  }
+  desc_.ct = lowp ? ct : ComputeType::Float32;
+  if (lowp) {
+    if (round_w)
+      lw_ = pack_panels_lowp(ct, kernel, D, H, G, 0, G);
+    else
+      W_ = pack_panels(kernel, D, H, G, 0, G);
     if (opt.kind == CellKind::GRU && !opt.reset_after) {
       lu_ = pack_panels_lowp(ct, recurrent, H, H, G, 0, 2);
       lu2_ = pack_panels_lowp(ct, recurrent, H, H, G, 2, 1);
     } else {
       lu_ = pack_panels_lowp(ct, recurrent, H, H, G, 0, G);
     }
-    desc_.lw = lw_.view();
+    desc_.W = W_.size() ? W_.data() : nullptr;
+    if (lw_.bytes) desc_.lw = lw_.view();
     desc_.lu = lu_.view();
     if (lu2_.bytes) desc_.lu2 = lu2_.view();
     desc_.bias_x = bx_.data();

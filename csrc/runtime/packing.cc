@@ -78,6 +78,45 @@ uint16_t float_to_half(float f, bool* overflow) {
   return static_cast<uint16_t>(sign | h);
 }
 
+namespace {
+
+[[noreturn]] void throw_half_overflow(float v) {
+  std::ostringstream s;
+  s << "float16 cannot hold the weight value " << v << " (largest finite float16: 65504); use "
+    << "compute_type='bfloat16', which has float32's range";
+  throw std::invalid_argument(s.str());
+}
+
+float half_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  float f;
+  if (e == 0) {
+    f = std::ldexp(static_cast<float>(m), -24);
+    return sign ? -f : f;
+  }
+  const uint32_t bits = e == 31 ? (sign | 0x7f800000u | (m << 13)) : (sign | ((e + 112) << 23) | (m << 13));
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace
+
+std::vector<float> round_weights(ComputeType ct, const float* m, int64_t n) {
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (ct == ComputeType::BFloat16) {
+      const uint32_t bits = static_cast<uint32_t>(float_to_bfloat16(m[i])) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    } else {
+      bool overflow = false;
+      const uint16_t h = float_to_half(m[i], &overflow);
+      if (overflow) throw_half_overflow(m[i]);
+      out[i] = half_bits_to_float(h);
+    }
+  }
+  return out;
+}
+
 LowpPanels LowpWeights::view() const {
   return LowpPanels{data.data(), scale.size() ? scale.data() : nullptr,
                     comp.size() ? reinterpret_cast<const int32_t*>(comp.data()) : nullptr};
@@ -107,12 +146,7 @@ LowpWeights pack_panels_lowp(ComputeType ct, const float* m, int64_t K, int64_t 
         }
         bool overflow = false;
         d[i] = float_to_half(src[i], &overflow);
-        if (overflow) {
-          std::ostringstream s;
-          s << "float16 cannot hold the weight value " << src[i] << " (largest finite float16: 65504); use "
-            << "compute_type='bfloat16', which has float32's range";
-          throw std::invalid_argument(s.str());
-        }
+        if (overflow) throw_half_overflow(src[i]);
       }
       break;
     }

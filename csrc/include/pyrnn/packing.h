@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "pyrnn/buffer.h"
 #include "pyrnn/kernels.h"
@@ -32,6 +33,10 @@ struct LowpWeights {
 // Throws std::invalid_argument when a weight cannot be represented: a finite weight
 // beyond float16's range (|w| >= 65520 rounds to infinity), or a non-finite weight in int8.
 LowpWeights pack_panels_lowp(ComputeType ct, const float* m, int64_t K, int64_t H, int G, int g0, int ng);
+
+// n weights rounded to a 16-bit type and widened back (exact), as float32; float16 throws
+// std::invalid_argument as pack_panels_lowp does.
+std::vector<float> round_weights(ComputeType ct, const float* m, int64_t n);
 
 // float32 to bfloat16 / float16 bits, rounded to nearest even (float16: *overflow is set
 // when a finite value becomes infinite).
