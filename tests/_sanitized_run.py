@@ -194,8 +194,9 @@ def test_damaged_files_fail_cleanly(tmp_path):
     assert loaded < len(files)
 
 
+@pytest.mark.parametrize("vnni", [True, False])
 @pytest.mark.parametrize("compute_type", ["bfloat16", "float16", "int8"])
-def test_reduced_compute_types_odd_sizes(isa, compute_type):
+def test_reduced_compute_types_odd_sizes(isa, compute_type, vnni):
     """The reduced-precision kernels (16-bit panels, int8 panels with row quantization) on sizes
     that exercise every tile remainder: finite, batch-invariant and thread-invariant."""
     from pyrnn import _core
@@ -205,7 +206,10 @@ def test_reduced_compute_types_odd_sizes(isa, compute_type):
     cases = [(_core.CellKind.lstm, 1, 1, True), (_core.CellKind.lstm, 33, 50, True), (_core.CellKind.gru, 17, 17, True),
              (_core.CellKind.gru, 5, 40, False), (_core.CellKind.simple_rnn, 3, 130, True),
              (_core.CellKind.lstm, 20, 160, True), (_core.CellKind.gru, 40, 144, False)]  # teams at batch 1
+    if not vnni and not (compute_type == "int8" and _core.vnni_available()):
+        pytest.skip("the same kernels as with vnni=True")
     previous = pyrnn.get_num_threads()
+    _core._set_vnni(vnni)
     try:
         for kind, D, H, reset_after in cases:
             G = _core.gate_count(kind)
@@ -230,3 +234,4 @@ def test_reduced_compute_types_odd_sizes(isa, compute_type):
             assert layer.run(x[:0], None, None, None)[0].shape == (0, 12, H)
     finally:
         pyrnn.set_num_threads(previous)
+        _core._set_vnni(True)

@@ -45,6 +45,8 @@ PYRNN_INLINE vi ldi(const void* p) { return *reinterpret_cast<const viu*>(p); }
 PYRNN_INLINE vi qdot(vi acc, vi a, vi w) {
 #if defined(__AVX512VNNI__) && PYRNN_VBYTES == 64
   return (vi)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)a, (__m512i)w);
+#elif defined(__AVXVNNI__) && PYRNN_VBYTES == 32
+  return (vi)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)a, (__m256i)w);
 #elif defined(__AVX512BW__) && PYRNN_VBYTES == 64
   return acc + (vi)_mm512_madd_epi16(_mm512_maddubs_epi16((__m512i)a, (__m512i)w), _mm512_set1_epi16(1));
 #elif defined(__AVX2__) && PYRNN_VBYTES == 32

@@ -34,6 +34,7 @@ extern const KernelTable kKernels_avx512;
 #endif
 #ifdef PYRNN_HAVE_AVX512VNNI
 extern const QGemmFn kQGemm_avx512vnni;
+extern const QGemmFn kQGemm_avx2vnni;
 #endif
 
 namespace {
@@ -204,7 +205,7 @@ const KernelTable& current_kernels() { return *table(current_isa()); }
 
 bool vnni_available() {
 #ifdef PYRNN_HAVE_AVX512VNNI
-  return features().avx512_vnni;
+  return current_isa() == Isa::Avx512 ? features().avx512_vnni : current_isa() == Isa::Avx2 && features().avx_vnni;
 #else
   return false;
 #endif
@@ -215,6 +216,7 @@ void set_vnni_enabled(bool on) { g_vnni.store(on); }
 QGemmFn int8_kernel() {
 #ifdef PYRNN_HAVE_AVX512VNNI
   if (current_isa() == Isa::Avx512 && features().avx512_vnni && g_vnni.load()) return kQGemm_avx512vnni;
+  if (current_isa() == Isa::Avx2 && features().avx_vnni && g_vnni.load()) return kQGemm_avx2vnni;
 #endif
   return current_kernels().qgemm;
 }
@@ -234,9 +236,11 @@ std::string compute_type_info(ComputeType ct) {
       return tier + ": float16 weights widened in registers (" + (isa == Isa::Avx512 ? "vcvtph2ps zmm" : "F16C") +
              "), float32 FMA";
     case ComputeType::Int8:
-      if (int8_kernel() != current_kernels().qgemm) return tier + ": int8 dot products with AVX512_VNNI (vpdpbusd)";
+      if (int8_kernel() != current_kernels().qgemm)
+        return tier + (isa == Isa::Avx512 ? ": int8 dot products with AVX512_VNNI (vpdpbusd zmm)"
+                                          : ": int8 dot products with AVX-VNNI (vpdpbusd ymm)");
       if (isa == Isa::Avx512) return tier + ": int8 dot products with vpmaddubsw + vpmaddwd (no AVX512_VNNI)";
-      if (isa == Isa::Avx2) return tier + ": int8 dot products with vpmaddubsw + vpmaddwd";
+      if (isa == Isa::Avx2) return tier + ": int8 dot products with vpmaddubsw + vpmaddwd (no AVX-VNNI)";
       return tier + ": int8 dot products in portable integer code";
     case ComputeType::kCount: break;
   }

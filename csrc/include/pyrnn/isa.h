@@ -25,8 +25,9 @@ void set_isa(Isa isa);
 Isa current_isa();
 const KernelTable& current_kernels();
 
-// The int8 GEMM for the current tier: the AVX512_VNNI build where the tier is avx512 and
-// the CPU has VNNI (unless set_vnni_enabled(false), for tests), else the tier's own.
+// The int8 GEMM for the current tier: its VNNI build where the CPU has the tier's VNNI
+// (AVX512_VNNI for avx512, AVX-VNNI for avx2) unless set_vnni_enabled(false) (tests),
+// else the tier's own. vnni_available: whether the current tier has one.
 QGemmFn int8_kernel();
 bool vnni_available();
 void set_vnni_enabled(bool on);
