@@ -85,7 +85,7 @@ PYRNN_INLINE vf ldw(const typename W::T* p) {
     return (vf)_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
                                    idx);
 #else
-    vi r;
+    vi r = {};
     for (int i = 0; i < VL; ++i) r[i] = static_cast<int32_t>(static_cast<uint32_t>(p[i]) << 16);
     return (vf)r;
 #endif
@@ -95,7 +95,7 @@ PYRNN_INLINE vf ldw(const typename W::T* p) {
 #elif defined(__F16C__) && PYRNN_VBYTES == 32
     return (vf)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 #else
-    vf r;
+    vf r = {};
     for (int i = 0; i < VL; ++i) r[i] = half_to_float(p[i]);
     return r;
 #endif
