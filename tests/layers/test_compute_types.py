@@ -478,3 +478,28 @@ def test_batch_predictor_takes_compute_type_for_a_path(demo_x):
     assert pyrnn.BatchPredictor(model).compute_type == "bfloat16"
     with pytest.raises(ValueError, match="computes in bfloat16, not int8"):
         pyrnn.BatchPredictor(model, compute_type="int8")
+
+
+def test_from_keras_objects_take_compute_type():
+    """Live Keras layers and models: the layer classes' and pyrnn.from_keras's compute_type."""
+    from conftest import keras_module
+
+    keras = keras_module(3)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(3, 9, 5)).astype(np.float32)
+    lstm = keras.layers.LSTM(18, return_sequences=True)
+    lstm.build((None, None, 5))
+    lstm.set_weights(make_weights("LSTM", 5, 18, rng))
+    got = pyrnn.LSTM.from_keras(lstm, compute_type="bf16")
+    assert got.compute_type == "bfloat16"
+    assert_parity(got(x), oracle.rnn("LSTM", x, *lstm.get_weights(), return_sequences=True, compute_type="bfloat16"))
+    bi = keras.layers.Bidirectional(keras.layers.GRU(7))
+    bi.build((None, None, 5))
+    assert pyrnn.Bidirectional.from_keras(bi, compute_type="int8").compute_type == "int8"
+    model = keras.Sequential([keras.Input((9, 5)), keras.layers.TimeDistributed(keras.layers.Dense(4)),
+                              keras.layers.Bidirectional(keras.layers.GRU(7)), keras.layers.Dense(2)])
+    converted = pyrnn.from_keras(model, compute_type="fp16")
+    assert converted.compute_type == "float16"
+    assert 1e-7 < rel_err(converted.predict(x), np.asarray(model(x))) < 2e-3
+    with pytest.raises(ValueError, match="pyrnn.from_keras: unknown compute_type 'float64'"):
+        pyrnn.from_keras(model, compute_type="float64")

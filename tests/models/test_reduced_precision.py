@@ -137,3 +137,27 @@ def test_sunspot_forecaster_rmse_barely_moves():
         assert change <= MAX_RMSE_CHANGE[ctype], f"{ctype}: RMSE {rmse(y):.4f} vs Keras {base:.4f}"
         # The largest change of one forecast, in normalised units (measured 3.3e-3, 3.2e-4, 1.4e-2).
         assert 1e-6 < _max_abs(y, keras_out) <= FORECAST_MAX_ABS[ctype]
+
+
+def test_wrapped_recurrent_layers_use_the_compute_type(tmp_path):
+    """TimeDistributed(LSTM) over sub-sequences, and Bidirectional(GRU), each the only
+    recurrent layer of its model: the layer inside the wrapper runs in the compute type
+    (the output moves from Keras's), within the bounds."""
+    keras = keras_module(3)
+    L = keras.layers
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3, 6, 4)).astype(np.float32)
+    for wrapper in ("TimeDistributed", "Bidirectional"):
+        inp = keras.Input((3, 6, 4))
+        y = L.TimeDistributed(L.LSTM(5), name="td_lstm")(inp) if wrapper == "TimeDistributed" else \
+            L.Reshape((3, 24))(inp)
+        if wrapper == "Bidirectional":
+            y = L.Bidirectional(L.GRU(4, reset_after=False), name="bi_gru")(y)
+        model = keras.Model(inp, L.Dense(2)(L.Flatten()(y)))
+        model.set_weights([rng.uniform(-0.6, 0.6, size=w.shape).astype(np.float32) for w in model.get_weights()])
+        ref = np.asarray(model(x))
+        path = save_model(model, tmp_path / f"{wrapper}.keras")
+        assert _max_abs(pyrnn.load(path).predict(x), ref) <= 1e-5
+        for ctype in REDUCED:
+            err = _max_abs(pyrnn.load(path, compute_type=ctype).predict(x), ref)
+            assert 1e-6 < err <= MAX_ABS[ctype], f"{wrapper} {ctype}: {err:.3g}"
