@@ -25,6 +25,14 @@ void set_isa(Isa isa);
 Isa current_isa();
 const KernelTable& current_kernels();
 
+// The int8 GEMM for the current tier: the AVX512_VNNI build where the tier is avx512 and
+// the CPU has VNNI (unless set_vnni_enabled(false), for tests), else the tier's own.
+QGemmFn int8_kernel();
+bool vnni_available();
+void set_vnni_enabled(bool on);
+// How a compute type runs on the current tier, for show_config.
+std::string compute_type_info(ComputeType ct);
+
 // Picks the best supported tier, or the one PYRNN_ISA names (errors as parse_isa).
 void init_isa_from_env();
 
