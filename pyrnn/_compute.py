@@ -9,7 +9,7 @@ time loop is where an RNN model spends its time.
 * ``"bfloat16"`` / ``"float16"``: weight-only. Each kernel matrix (``kernel`` and
   ``recurrent_kernel``) is rounded once to the type, round-to-nearest-even; everything
   else (inputs, states, biases, activations, the LSTM cell state, accumulation) stays
-  float32. float16 refuses weights it cannot hold (|w| > 65504).
+  float32. float16 refuses weights it cannot hold (that round to infinity: |w| >= 65520).
 * ``"int8"``: each kernel matrix is quantized per output column (symmetric, scale
   ``max|column| / 127``), and each matmul quantizes its input rows on the fly to 7 bits
   (scale ``max|row| / 63``); the integer dot products are exact, so results are the same

@@ -173,7 +173,8 @@ def build_native(
     except ValueError as exc:
         if ctype == "float32":
             raise
-        # What packing refuses for a reduced type: float16 and a weight beyond its range.
+        # What packing refuses for a reduced type: float16 and a weight beyond its range, int8 and a
+        # non-finite weight.
         raise ComputeTypeError(f"{owner}: {exc}") from None
     return NativeRecurrent(
         kind=kind,

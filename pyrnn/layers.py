@@ -242,7 +242,7 @@ class SimpleRNN(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (|w| > 65504).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
         TypeError: non-numeric weights.
     """
 
@@ -302,7 +302,7 @@ class LSTM(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (|w| > 65504).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
         TypeError: non-numeric weights.
     """
 
@@ -366,7 +366,7 @@ class GRU(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (|w| > 65504).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
         TypeError: non-numeric weights.
     """
 

@@ -94,9 +94,14 @@ def test_float16_refuses_weights_beyond_its_range_naming_the_layer():
     with pytest.raises(ValueError, match=r"LSTM 'big': float16 cannot hold the weight value .*65504.*bfloat16") as info:
         pyrnn.LSTM(*w, name="big", compute_type="float16")
     assert "100000" in str(info.value) or "1e+05" in str(info.value)
-    # float16's largest finite value itself is fine; the other types take any finite weight.
-    w[1][2, 5] = 65504.0
-    pyrnn.LSTM(*w, compute_type="fp16")
+    # What rounds to float16's largest finite value (65504) is fine; what rounds to infinity is not.
+    for fine in (65504.0, -65519.0):
+        w[1][2, 5] = fine
+        pyrnn.LSTM(*w, compute_type="fp16")
+    w[1][2, 5] = 65520.0
+    with pytest.raises(ValueError, match="float16 cannot hold the weight value 65520"):
+        pyrnn.LSTM(*w, compute_type="fp16")
+    # The other types take any finite weight.
     w[1][2, 5] = 1e5
     for ctype in ("float32", "bfloat16", "int8"):
         assert pyrnn.LSTM(*w, compute_type=ctype).compute_type == ctype
@@ -352,6 +357,31 @@ def test_tiers_agree(ctype):
     for per_tier in outs:
         for other in per_tier[1:]:
             assert rel_err(other, per_tier[0]) <= 1e-5
+
+
+@pytest.mark.skipif("avx512" not in TIERS or not _core.vnni_available(), reason="needs AVX512_VNNI")
+@pytest.mark.parametrize("kind,reset_after", KINDS, ids=KIND_IDS)
+def test_int8_with_and_without_vnni_give_the_same_bits(kind, reset_after):
+    """On the avx512 tier int8 uses vpdpbusd (AVX512_VNNI) where the CPU has it, else
+    vpmaddubsw + vpmaddwd: both sum the same integers exactly."""
+    rng = np.random.default_rng(10)
+    w = make_weights(kind, 33, 50, rng, reset_after=reset_after)
+    x = rng.normal(size=(7, 15, 33)).astype(np.float32)
+    mask = make_mask("holes", 7, 15, rng)
+    lyr = layer(kind, w, reset_after, return_sequences=True, return_state=True, compute_type="int8")
+    previous = _core.current_isa()
+    _core.set_isa("avx512")
+    try:
+        with_vnni = lyr(x, mask=mask)
+        assert "vpdpbusd" in dict(_core.compute_types())["int8"]
+        _core._set_vnni(False)
+        assert "vpdpbusd" not in dict(_core.compute_types())["int8"]
+        without = lyr(x, mask=mask)
+    finally:
+        _core._set_vnni(True)
+        _core.set_isa(previous)
+    for a, b in zip(with_vnni, without):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_compute_types_describe_the_tier_in_use():
