@@ -67,7 +67,7 @@ def canonical_compute_type(value: Any, owner: Optional[str] = None) -> str:
     elif value is not None and not isinstance(value, (bool, int, float)):
         try:
             name = np.dtype(value).name
-        except TypeError:
+        except Exception:  # not a dtype-like object (numpy raises TypeError, ValueError, ...)
             name = None
     if name is not None and name in _SPELLINGS:
         return _SPELLINGS[name]

@@ -242,7 +242,8 @@ class SimpleRNN(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 
@@ -302,7 +303,8 @@ class LSTM(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 
@@ -366,7 +368,8 @@ class GRU(_Recurrent):
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
             an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
-            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520).
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 

@@ -56,7 +56,7 @@ SPELLINGS = [
     ("float32", "float32"), ("FP32", "float32"), (np.float32, "float32"), (np.dtype("float32"), "float32"),
     ("bfloat16", "bfloat16"), ("BF16", "bfloat16"), ("bf16", "bfloat16"),
     ("float16", "float16"), ("fp16", "float16"), ("Half", "float16"), (np.float16, "float16"),
-    ("int8", "int8"), ("INT8", "int8"), (np.int8, "int8"),
+    ("int8", "int8"), ("INT8", "int8"), (np.int8, "int8"), (_core.ComputeType.int8, "int8"),
 ]
 
 
@@ -78,7 +78,7 @@ def test_compute_types_constant_and_default():
     assert "compute_type='int8'" in repr(pyrnn.LSTM(*w, compute_type="int8"))
 
 
-@pytest.mark.parametrize("bad", ["float64", "int4", "", np.float64, np.int16, 16, None, True])
+@pytest.mark.parametrize("bad", ["float64", "int4", "", np.float64, np.int16, 16, None, True, [("a", "f4")], {}])
 def test_unknown_compute_type_lists_the_valid_ones(bad):
     w = make_weights("LSTM", 3, 4, np.random.default_rng(0))
     expected = r"expected 'float32' \(or 'fp32'\), 'bfloat16' \('bf16'\), 'float16' \('fp16', 'half'\) or 'int8'"
