@@ -6,11 +6,12 @@ Embedding, normalisation, ...) computes in float32 whatever it is set to, becaus
 time loop is where an RNN model spends its time.
 
 * ``"float32"`` (default): Keras-exact, the parity contract (<= 1e-5 relative).
-* ``"bfloat16"`` / ``"float16"``: weight-only. Each kernel matrix (``kernel`` and
-  ``recurrent_kernel``) is rounded once to the type, round-to-nearest-even; everything
-  else (inputs, states, biases, activations, the LSTM cell state, accumulation) stays
-  float32. float16 refuses weights it cannot hold (that round to infinity: |w| >= 65520).
-* ``"int8"``: each kernel matrix is quantized per output column (symmetric, scale
+* ``"bfloat16"`` / ``"float16"``: weight-only. The ``recurrent_kernel``, and the input
+  ``kernel`` of a layer with more than 16 input features, are rounded once to the type,
+  round-to-nearest-even; everything else (narrow input kernels, inputs, states, biases,
+  activations, the LSTM cell state, accumulation) stays float32. float16 refuses weights
+  it cannot hold (that round to infinity: |w| >= 65520).
+* ``"int8"``: the same matrices are quantized per output column (symmetric, scale
   ``max|column| / 127``), and each matmul quantizes its input rows on the fly to 7 bits
   (scale ``max|row| / 63``); the integer dot products are exact, so results are the same
   for every batch size and thread count. Everything else stays float32.

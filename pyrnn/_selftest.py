@@ -23,6 +23,8 @@ import numpy as np
 
 TOL = 1e-5
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+#: Input kernels of at most this many input features stay float32 in every compute type.
+NARROW_INPUTS = 16
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -51,26 +53,27 @@ def _round(w: np.ndarray, compute_type: str) -> np.ndarray:
 
 
 def _cell(kind: str, x_t: np.ndarray, states: List[np.ndarray], W: np.ndarray, U: np.ndarray,
-          b: Optional[np.ndarray], reset_after: bool, mm: Any = np.matmul) -> List[np.ndarray]:
+          b: Optional[np.ndarray], reset_after: bool, mm: Any = np.matmul, mmx: Any = None) -> List[np.ndarray]:
+    mmx = mmx or mm  # the input projection's matmul (float32 for narrow inputs)
     H = U.shape[0]
     if kind == "SimpleRNN":
-        h = np.tanh(mm(x_t, W) + (0.0 if b is None else b) + mm(states[0], U))
+        h = np.tanh(mmx(x_t, W) + (0.0 if b is None else b) + mm(states[0], U))
         return [h]
     if kind == "LSTM":
         h_prev, c_prev = states
-        z = mm(x_t, W) + mm(h_prev, U) + (0.0 if b is None else b)
+        z = mmx(x_t, W) + mm(h_prev, U) + (0.0 if b is None else b)
         i, f, g, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), _sigmoid(z[:, 3 * H:])
         c = f * c_prev + i * g
         return [o * np.tanh(c), c]
     h_prev = states[0]
     if reset_after:
-        xz = mm(x_t, W) + (0.0 if b is None else b[0])
+        xz = mmx(x_t, W) + (0.0 if b is None else b[0])
         hz = mm(h_prev, U) + (0.0 if b is None else b[1])
         z = _sigmoid(xz[:, :H] + hz[:, :H])
         r = _sigmoid(xz[:, H:2 * H] + hz[:, H:2 * H])
         hh = np.tanh(xz[:, 2 * H:] + r * hz[:, 2 * H:])
     else:
-        xz = mm(x_t, W) + (0.0 if b is None else b)
+        xz = mmx(x_t, W) + (0.0 if b is None else b)
         hu = mm(h_prev, U[:, :2 * H])
         z = _sigmoid(xz[:, :H] + hu[:, :H])
         r = _sigmoid(xz[:, H:2 * H] + hu[:, H:])
@@ -85,10 +88,14 @@ def oracle(kind: str, x: np.ndarray, weights: Sequence[np.ndarray], *, reset_aft
     """Keras semantics in float64: [sequence output (B, T, H), *final states], computed as
     ``compute_type`` defines it."""
     mm: Any = np.matmul
+    mmx: Any = np.matmul
+    wide = np.shape(weights[0])[0] > NARROW_INPUTS  # narrow input kernels stay float32
     if compute_type in ("bfloat16", "float16"):
-        weights = [_round(weights[0], compute_type), _round(weights[1], compute_type), *weights[2:]]
+        kernel = _round(weights[0], compute_type) if wide else weights[0]
+        weights = [kernel, _round(weights[1], compute_type), *weights[2:]]
     elif compute_type == "int8":
         mm = _int8_matmul
+        mmx = _int8_matmul if wide else np.matmul
     W, U = (np.asarray(w, np.float64) for w in weights[:2])
     b = np.asarray(weights[2], np.float64) if len(weights) > 2 else None
     B, T, _ = x.shape
@@ -99,7 +106,7 @@ def oracle(kind: str, x: np.ndarray, weights: Sequence[np.ndarray], *, reset_aft
     prev = np.zeros((B, H))
     outs = []
     for t in (range(T - 1, -1, -1) if go_backwards else range(T)):
-        new = _cell(kind, np.asarray(x[:, t], np.float64), states, W, U, b, reset_after, mm)
+        new = _cell(kind, np.asarray(x[:, t], np.float64), states, W, U, b, reset_after, mm, mmx)
         valid = m[:, t][:, None]
         states = [np.where(valid, n, s) for n, s in zip(new, states)]
         outs.append(np.where(valid, new[0], np.zeros_like(prev) if zero_output_for_mask else prev))

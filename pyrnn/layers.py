@@ -231,7 +231,7 @@ class SimpleRNN(_Recurrent):
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
         compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
-            ``"bfloat16"`` / ``"float16"`` (kernel weights rounded once, float32 arithmetic) or
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
             ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
             ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
             ``get_weights`` stay the float32 ones given.
@@ -292,7 +292,7 @@ class LSTM(_Recurrent):
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
         compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
-            ``"bfloat16"`` / ``"float16"`` (kernel weights rounded once, float32 arithmetic) or
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
             ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
             ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
             ``get_weights`` stay the float32 ones given.
@@ -357,7 +357,7 @@ class GRU(_Recurrent):
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
         compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
-            ``"bfloat16"`` / ``"float16"`` (kernel weights rounded once, float32 arithmetic) or
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
             ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
             ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
             ``get_weights`` stay the float32 ones given.

@@ -429,7 +429,7 @@ def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None,
             file is read in a helper process so that a corrupt HDF5 structure that makes
             libhdf5 loop can be stopped; ``PYRNN_LOAD_IN_PROCESS=1`` reads in this process.
         compute_type: the arithmetic of the recurrent layers: "float32" (default, Keras-exact),
-            "bfloat16" or "float16" (kernel weights rounded once, float32 arithmetic), "int8"
+            "bfloat16" or "float16" (recurrent and wide input kernels rounded once, float32 arithmetic), "int8"
             (int8 weights per column, inputs quantized per row on the fly); also "bf16",
             "fp16", "half", "fp32", any case, or ``np.float16``. Dense, Conv1D, Embedding and
             the other layers compute in float32 whatever is chosen.

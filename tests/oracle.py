@@ -7,10 +7,12 @@ TensorFlow is absent and cross-checks TensorFlow where it is present.
 Reduced precision (``compute_type``, README "Reduced precision"), written from the
 contract, not from pyrnn's kernels:
 
-* "bfloat16" / "float16": the kernel matrices are rounded once (:func:`round_weights`),
+* "bfloat16" / "float16": the recurrent kernel, and the input kernel of a layer with more
+  than 16 input features (:data:`NARROW_INPUTS`), are rounded once (:func:`round_weights`);
   everything else is the float64 reference.
-* "int8": every matmul ``a @ M`` is :func:`int8_matmul`: per-column int8 weights,
-  7-bit per-row dynamic inputs, an exact integer dot product, scaled in float32.
+* "int8": every matmul ``a @ M`` with such a matrix is :func:`int8_matmul`: per-column
+  int8 weights, 7-bit per-row dynamic inputs, an exact integer dot product, scaled in
+  float32. A narrow input kernel stays float32.
 """
 
 from __future__ import annotations
@@ -100,16 +102,25 @@ def to_bfloat16(a):
     return u.astype(np.uint32).view(np.float32)
 
 
+#: Input kernels of at most this many input features stay float32 in every compute type.
+NARROW_INPUTS = 16
+
+
 def round_weights(weights, compute_type):
     """Keras-order weights [kernel, recurrent_kernel(, bias)] as the layer computes with
-    them: the two kernel matrices rounded for "bfloat16" / "float16"; the bias, and every
-    weight for "float32" and "int8" (whose quantization is per matmul), unchanged."""
+    them: for "bfloat16" / "float16" the recurrent kernel rounded, and the kernel too when
+    it has more than NARROW_INPUTS rows; the bias, and every weight for "float32" and
+    "int8" (whose quantization is per matmul), unchanged."""
     weights = [np.asarray(w, np.float32) for w in weights]
     if compute_type == "bfloat16":
-        return [to_bfloat16(weights[0]), to_bfloat16(weights[1])] + weights[2:]
-    if compute_type == "float16":
-        return [w.astype(np.float16).astype(np.float32) for w in weights[:2]] + weights[2:]
-    return weights
+        rnd = to_bfloat16
+    elif compute_type == "float16":
+        def rnd(w):
+            return w.astype(np.float16).astype(np.float32)
+    else:
+        return weights
+    kernel = rnd(weights[0]) if weights[0].shape[0] > NARROW_INPUTS else weights[0]
+    return [kernel, rnd(weights[1])] + weights[2:]
 
 
 def quantize_columns(M):
@@ -138,15 +149,16 @@ def int8_matmul(a, M):
     return (acc * (sa * sw[None, :])).astype(np.float64)
 
 
-def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after, mm=np.matmul):
+def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after, mm=np.matmul, mmx=None):
+    mmx = mmx or mm  # the input projection's matmul
     H = U.shape[0]
     if kind == "SimpleRNN":
-        z = mm(x_t, W) + (b if b is not None else 0.0) + mm(states[0], U)
+        z = mmx(x_t, W) + (b if b is not None else 0.0) + mm(states[0], U)
         h = phi(z)
         return h, [h]
     if kind == "LSTM":
         h_prev, c_prev = states
-        z = mm(x_t, W) + mm(h_prev, U) + (b if b is not None else 0.0)
+        z = mmx(x_t, W) + mm(h_prev, U) + (b if b is not None else 0.0)
         i = sig(z[:, :H])
         f = sig(z[:, H:2 * H])
         g = phi(z[:, 2 * H:3 * H])
@@ -159,13 +171,13 @@ def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after, mm=np.matmul):
     if reset_after:
         bx = b[0] if b is not None else 0.0
         bh = b[1] if b is not None else 0.0
-        xz = mm(x_t, W) + bx
+        xz = mmx(x_t, W) + bx
         hz = mm(h_prev, U) + bh
         z = sig(xz[:, :H] + hz[:, :H])
         r = sig(xz[:, H:2 * H] + hz[:, H:2 * H])
         hh = phi(xz[:, 2 * H:] + r * hz[:, 2 * H:])
     else:
-        xz = mm(x_t, W) + (b if b is not None else 0.0)
+        xz = mmx(x_t, W) + (b if b is not None else 0.0)
         hu = mm(h_prev, U[:, :2 * H])  # one matmul for z and r: one quantization of h's row under int8
         z = sig(xz[:, :H] + hu[:, :H])
         r = sig(xz[:, H:2 * H] + hu[:, H:])
@@ -179,11 +191,12 @@ def rnn(kind, x, kernel, recurrent_kernel, bias=None, *, activation="tanh", recu
         mask=None, zero_output_for_mask=False, keras_version=3, compute_type="float32"):
     """Keras layer semantics in float64; returns what the Keras layer returns.
     ``compute_type``: the reduced-precision contract (see the module docstring)."""
-    mm = np.matmul
+    mm = mmx = np.matmul
     if compute_type in ("bfloat16", "float16"):
         kernel, recurrent_kernel = round_weights([kernel, recurrent_kernel], compute_type)
     elif compute_type == "int8":
         mm = int8_matmul
+        mmx = int8_matmul if np.shape(kernel)[0] > NARROW_INPUTS else np.matmul
     elif compute_type != "float32":
         raise ValueError(compute_type)
     x = np.asarray(x, np.float64)
@@ -204,7 +217,7 @@ def rnn(kind, x, kernel, recurrent_kernel, bias=None, *, activation="tanh", recu
     prev_out = np.zeros((B, H))
     outs = []
     for t in order:
-        out, new_states = _cell_step(kind, x[:, t], states, W, U, b, phi, sig, reset_after, mm)
+        out, new_states = _cell_step(kind, x[:, t], states, W, U, b, phi, sig, reset_after, mm, mmx)
         valid = m[:, t][:, None]
         states = [np.where(valid, ns, s) for ns, s in zip(new_states, states)]
         held = np.zeros_like(out) if zero_output_for_mask else prev_out
