@@ -18,6 +18,7 @@ import nox
 PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 CORE_TESTS = [
     "tests/layers/test_oracle_parity.py",
+    "tests/layers/test_compute_types.py",
     "tests/layers/test_bad_input.py",
     "tests/files/test_loading.py",
     "tests/usability/test_user_messages.py",

@@ -18,7 +18,7 @@ CXX=${PYRNN_MINGW_CXX:-x86_64-w64-mingw32-g++-posix}
 command -v "$CXX" >/dev/null || { echo "windows_compile_check: $CXX not found (apt-get install g++-mingw-w64-x86-64)"; exit 77; }
 OUT=${TMPDIR:-/tmp}/pyrnn-mingw
 rm -rf "$OUT" && mkdir -p "$OUT"
-FLAGS=(-std=c++17 -O2 -Wall -Wextra -Werror -Icsrc/include -Icsrc -DPYRNN_HAVE_AVX2 -DPYRNN_HAVE_AVX512)
+FLAGS=(-std=c++17 -O2 -Wall -Wextra -Werror -Icsrc/include -Icsrc -DPYRNN_HAVE_AVX2 -DPYRNN_HAVE_AVX512 -DPYRNN_HAVE_AVX512VNNI)
 compile() {  # compile SRC [EXTRA FLAGS...]
   local src=$1; shift
   "$CXX" "${FLAGS[@]}" "$@" -c "$src" -o "$OUT/$(echo "$src" | tr / _).o" || { echo "FAILED: $src"; return 1; }
@@ -26,9 +26,13 @@ compile() {  # compile SRC [EXTRA FLAGS...]
 export -f compile; export CXX OUT; export FLAGS_STR="${FLAGS[*]}"
 srcs=(csrc/runtime/*.cc csrc/ops/*.cc csrc/layers/*.cc csrc/kernels/generic.cc)
 printf '%s\n' "${srcs[@]}" | xargs -P "${PYRNN_JOBS:-2}" -n 1 bash -c 'FLAGS=($FLAGS_STR); compile "$0"'
-compile csrc/kernels/avx2.cc -mavx2 -mfma  # the tiers' flags, as CMakeLists.txt sets them
-compile csrc/kernels/avx512.cc -mavx2 -mfma -mavx512f -mavx512dq -mavx512bw -mavx512vl -mprefer-vector-width=512
-srcs+=(csrc/kernels/avx2.cc csrc/kernels/avx512.cc)
+AVX2=(-mavx2 -mfma -mf16c)  # the tiers' flags, as CMakeLists.txt sets them
+AVX512=("${AVX2[@]}" -mavx512f -mavx512dq -mavx512bw -mavx512vl -mprefer-vector-width=512)
+compile csrc/kernels/avx2.cc "${AVX2[@]}"
+compile csrc/kernels/avx2vnni.cc "${AVX2[@]}" -mavxvnni
+compile csrc/kernels/avx512.cc "${AVX512[@]}"
+compile csrc/kernels/avx512vnni.cc "${AVX512[@]}" -mavx512vnni
+srcs+=(csrc/kernels/avx2.cc csrc/kernels/avx2vnni.cc csrc/kernels/avx512.cc csrc/kernels/avx512vnni.cc)
 n=$(ls "$OUT"/*.o | wc -l)
 [[ $n -eq ${#srcs[@]} ]] || { echo "windows_compile_check: $n of ${#srcs[@]} objects built"; exit 1; }
 # Everything but the bindings links into a DLL (no undefined symbols allowed).

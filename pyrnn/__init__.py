@@ -21,6 +21,7 @@ except ImportError as _exc:  # the source tree's pyrnn/ shadows the installed pa
         "run Python from another directory (after `pip install .`)."
     ) from _exc
 from ._batch import BatchPredictor
+from ._compute import COMPUTE_TYPES
 from ._config import (
     config,
     get_num_threads,
@@ -74,5 +75,6 @@ __all__ = [
     "get_num_threads",
     "config",
     "SUPPORTED_ACTIVATIONS",
+    "COMPUTE_TYPES",
     "__version__",
 ]

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
+from ._compute import ComputeTypeLike, canonical_compute_type
 from .model import Model, load
 
 __all__ = ["BatchPredictor", "stats"]
@@ -40,16 +41,17 @@ def stats() -> Dict[str, int]:
         return {"loads": _counts["loads"], "calls": _counts["calls"], "cached": len(_cache)}
 
 
-def _cached_model(token: str, path: Optional[str], recipe: Optional[Recipe]) -> Model:
-    """The model for ``token``, loaded (from ``path``) or rebuilt (from ``recipe``) at most
-    once per process, under a lock, so threads of one worker share the load."""
+def _cached_model(token: str, path: Optional[str], recipe: Optional[Recipe], compute_type: str = "float32") -> Model:
+    """The model for ``token``, loaded (from ``path``, in ``compute_type``) or rebuilt (from
+    ``recipe``, which holds its compute type) at most once per process, under a lock, so
+    threads of one worker share the load."""
     with _lock:
         model = _cache.get(token)
         if model is not None:
             _cache.move_to_end(token)
             return model
         if path is not None:
-            model = load(path)
+            model = load(path, compute_type=compute_type)
         else:
             assert recipe is not None
             model = recipe[0](*recipe[1])
@@ -89,6 +91,9 @@ class BatchPredictor:
         num_threads: if set, the process that runs the predictor uses this many pyrnn threads
             (``pyrnn.set_num_threads``, process-wide); useful when an engine already runs one
             task per core (Dask workers, Ray tasks, Spark executors). Default: leave it.
+        compute_type: for a path, the recurrent layers' arithmetic (as in :func:`pyrnn.load`;
+            default "float32"). A model keeps its own; passing a different one for a model is
+            a ValueError (load the file with that compute type instead).
 
     Accepted batches (and what comes back):
 
@@ -110,12 +115,17 @@ class BatchPredictor:
     """
 
     def __init__(self, model_or_path: ModelOrPath, batch_size: Optional[int] = None,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None, compute_type: Optional[ComputeTypeLike] = None) -> None:
         self.batch_size = _check_positive(batch_size, "batch_size")
         self.num_threads = _check_positive(num_threads, "num_threads")
+        ctype = None if compute_type is None else canonical_compute_type(compute_type, "BatchPredictor")
         self._path: Optional[str] = None
         self._recipe: Optional[Recipe] = None
         if isinstance(model_or_path, Model):
+            if ctype is not None and ctype != model_or_path.compute_type:
+                raise ValueError(f"BatchPredictor: model {model_or_path.name!r} computes in "
+                                 f"{model_or_path.compute_type}, not {ctype}: pass the model file's path with "
+                                 f"compute_type={ctype!r}, or a model loaded with it")
             # The model's own pickling recipe (rebuild function, config and weights; a
             # TorchModel's layout too), kept unexecuted: each process runs it once.
             self._recipe = model_or_path.__reduce__()
@@ -127,11 +137,14 @@ class BatchPredictor:
             self._path = os.path.abspath(os.fspath(model_or_path))
             if not os.path.exists(self._path):
                 raise FileNotFoundError(f"BatchPredictor: no model file {self._path!r}")
-            self._token = _path_token(self._path)
-            model = _cached_model(self._token, self._path, None)
+            ctype = ctype or "float32"
+            self._token = f"{_path_token(self._path)}:{ctype}"
+            model = _cached_model(self._token, self._path, None, ctype)
         else:
             raise TypeError("BatchPredictor expects a pyrnn.Model or the path of a .keras / .h5 file, "
                             f"got {type(model_or_path).__name__}")
+        #: The recurrent layers' arithmetic of the model the predictor runs.
+        self.compute_type: str = model.compute_type
         if model.stateful:
             raise ValueError(f"BatchPredictor: model {model.name!r} is stateful (Keras stateful=True): each call "
                              "continues from the states the previous call left, so its results would depend on "
@@ -143,7 +156,7 @@ class BatchPredictor:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_restore, (self._token, self._path, self._recipe, self.batch_size, self.num_threads,
-                           self._describe))
+                           self._describe, self.compute_type))
 
     def __dask_tokenize__(self) -> Tuple[Any, ...]:
         """What identifies the predictor in a dask graph (hashing the weights is not needed)."""
@@ -152,11 +165,12 @@ class BatchPredictor:
     @property
     def model(self) -> Model:
         """The model, from this process's cache (loaded on first use in the process)."""
-        return _cached_model(self._token, self._path, self._recipe)
+        return _cached_model(self._token, self._path, self._recipe, self.compute_type)
 
     def __repr__(self) -> str:
+        ctype = f", compute_type={self.compute_type!r}" if self.compute_type != "float32" else ""
         return (f"BatchPredictor({self._describe}, batch_size={self.batch_size}, "
-                f"num_threads={self.num_threads})")
+                f"num_threads={self.num_threads}{ctype})")
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -249,9 +263,10 @@ class BatchPredictor:
 
 
 def _restore(token: str, path: Optional[str], recipe: Optional[Recipe], batch_size: Optional[int],
-             num_threads: Optional[int], describe: str) -> BatchPredictor:
+             num_threads: Optional[int], describe: str, compute_type: str = "float32") -> BatchPredictor:
     """Unpickles a predictor without loading its model (that happens once per process, on first use)."""
     predictor = BatchPredictor.__new__(BatchPredictor)
+    predictor.compute_type = compute_type
     predictor.batch_size = batch_size
     predictor.num_threads = num_threads
     predictor._token = token

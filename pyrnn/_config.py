@@ -81,8 +81,15 @@ def get_num_threads() -> int:
     return _core.num_threads()
 
 
+def compute_types() -> Dict[str, str]:
+    """The compute types (``compute_type=``) and how the ISA tier in use now runs each,
+    e.g. ``{"int8": "avx512: VNNI vpdpbusd", ...}``."""
+    return {str(name): str(description) for name, description in _core.compute_types()}
+
+
 def config() -> Dict[str, Any]:
-    """The configuration as a dict: version, platform and compiler, ISA tiers, threads and CUDA status."""
+    """The configuration as a dict: version, platform and compiler, ISA tiers, the compute
+    types and how the tier in use runs them, threads and CUDA status."""
     return {
         "version": _core.__version__,
         "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -94,6 +101,7 @@ def config() -> Dict[str, Any]:
         "isa": _core.current_isa(),
         "isa_forced_by_env": os.environ.get("PYRNN_ISA") or None,
         "cpu_features": _core.cpu_features(),
+        "compute_types": compute_types(),
         "threads": _core.num_threads(),
         "memory_limit_bytes": _core.memory_limit(),
         "cuda": cuda_status(),
@@ -140,6 +148,9 @@ def show_config() -> Dict[str, Any]:
     print(f"  ISA tiers compiled : {', '.join(cfg['isa_compiled'])}")
     print(f"  ISA tiers on CPU   : {', '.join(cfg['isa_supported'])}  [{cfg['cpu_features']}]")
     print(f"  ISA tier in use    : {cfg['isa']}{forced}")
+    print("  compute types      : (compute_type=; recurrent layers only, the rest is float32; CUDA: float32)")
+    for name, description in cfg["compute_types"].items():
+        print(f"    {name:<16} : {description}")
     print(f"  threads            : {cfg['threads']}")
     print(f"  CUDA               : {cfg['cuda']}")
     return cfg

@@ -86,6 +86,14 @@ class ConvPad(enum.Enum):
     same = 1
     causal = 2
 
+class ComputeType(enum.Enum):
+    """The recurrent layers' arithmetic (pyrnn/_compute.py has the meanings and spellings)."""
+
+    float32 = 0
+    bfloat16 = 1
+    float16 = 2
+    int8 = 3
+
 # -- rules Python asks C++ for ---------------------------------------------------------
 
 def gate_count(kind: CellKind) -> int: ...
@@ -105,6 +113,9 @@ def set_memory_limit(bytes: int) -> None: ...
 def memory_limit() -> int: ...
 def release_memory() -> int: ...
 def activation(act: Act, x: npt.ArrayLike) -> np.ndarray: ...
+def compute_types() -> List[Tuple[str, str]]: ...  # (name, how the tier in use runs it)
+def vnni_available() -> bool: ...  # int8 can use AVX512_VNNI (vpdpbusd) on this CPU's avx512 tier
+def _set_vnni(enabled: bool) -> None: ...  # tests: the avx512 tier's int8 without VNNI (vpmaddubsw)
 
 # pybind11's classes have the metaclass pybind11_builtins.pybind11_type (private here).
 class _pybind11_type(type): ...
@@ -124,11 +135,14 @@ class RecurrentLayer(metaclass=_pybind11_type):
         kernel: npt.ArrayLike,
         recurrent_kernel: npt.ArrayLike,
         bias: Optional[npt.ArrayLike] = None,
+        compute_type: ComputeType = ComputeType.float32,
     ) -> None: ...
     @property
     def input_size(self) -> int: ...
     @property
     def units(self) -> int: ...
+    @property
+    def compute_type(self) -> ComputeType: ...
     def run(
         self,
         x: npt.ArrayLike,

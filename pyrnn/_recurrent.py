@@ -8,7 +8,9 @@ layer config); the converter never builds a public layer object to reach its nat
 part.
 
 Weights use Keras's layout (``kernel`` (D, G*H), ``recurrent_kernel`` (H, G*H),
-``bias``); gate order is i, f, c, o for LSTM and z, r, h for GRU.
+``bias``); gate order is i, f, c, o for LSTM and z, r, h for GRU. ``compute_type``
+(pyrnn/_compute.py) is handed to the native layer, which rounds or quantizes the two
+kernel matrices once, when it packs them; the weights kept here stay float32.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _config, _core
+from ._compute import ComputeTypeError, canonical_compute_type, is_cuda_device, native_compute_type
 from ._core import CellKind, MergeMode, gate_count
 from .activations import canonical_name, resolve
 from .keras_config import activation_name, check_rnn_config
@@ -70,6 +73,7 @@ class NativeRecurrent:
     weights: Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
     device: str
     impl: Any  # _core.RecurrentLayer or _core.CudaRecurrentLayer
+    compute_type: str = "float32"  # canonical (pyrnn/_compute.py)
 
     @property
     def num_states(self) -> int:
@@ -104,13 +108,22 @@ def build_native(
     name: Optional[str],
     device: str = "cpu",
     display: Optional[str] = None,
+    compute_type: Any = "float32",
 ) -> NativeRecurrent:
     """Checks the weights against each other and the options, then packs them into a
     native layer. ``display`` is the class name messages use (a user's subclass of
-    pyrnn.LSTM keeps its own name); it defaults to the kind's name."""
+    pyrnn.LSTM keeps its own name); it defaults to the kind's name. ``compute_type``:
+    any spelling :func:`pyrnn._compute.canonical_compute_type` accepts; CUDA layers
+    take float32 only."""
     cls = display or kind.name
     name = name or cls.lower()
     owner = f"{cls} {name!r}"
+    ctype = canonical_compute_type(compute_type, owner)
+    if ctype != "float32" and is_cuda_device(device):
+        raise ComputeTypeError(
+            f"{owner}: compute_type={ctype!r} runs on the CPU only; CUDA layers (device={device!r}) compute in "
+            "float32: use device='cpu' for reduced precision, or compute_type='float32' on the GPU"
+        )
     kernel = as_float_array(kernel, "kernel", owner)
     recurrent_kernel = as_float_array(recurrent_kernel, "recurrent_kernel", owner)
     G = kind.gates
@@ -140,20 +153,29 @@ def build_native(
     )
     cuda_index = _config.cuda_device_index(device, owner)
     native = _core.RecurrentLayer if cuda_index is None else _core.CudaRecurrentLayer
-    extra = {} if cuda_index is None else {"device": cuda_index}
-    impl = native(
-        kind.cell,
-        resolve(activation, keras_major),
-        resolve(recurrent_activation, keras_major) if G > 1 else _core.Act.linear,
-        bool(reset_after),
-        bool(go_backwards),
-        bool(return_sequences),
-        bool(zero_output_for_mask),
-        kernel,
-        recurrent_kernel,
-        bias,
-        **extra,
+    extra: Dict[str, Any] = (
+        {"compute_type": native_compute_type(ctype)} if cuda_index is None else {"device": cuda_index}
     )
+    try:
+        impl = native(
+            kind.cell,
+            resolve(activation, keras_major),
+            resolve(recurrent_activation, keras_major) if G > 1 else _core.Act.linear,
+            bool(reset_after),
+            bool(go_backwards),
+            bool(return_sequences),
+            bool(zero_output_for_mask),
+            kernel,
+            recurrent_kernel,
+            bias,
+            **extra,
+        )
+    except ValueError as exc:
+        if ctype == "float32":
+            raise
+        # What packing refuses for a reduced type: float16 and a weight beyond its range, int8 and a
+        # non-finite weight.
+        raise ComputeTypeError(f"{owner}: {exc}") from None
     return NativeRecurrent(
         kind=kind,
         name=name,
@@ -169,6 +191,7 @@ def build_native(
         weights=(kernel, recurrent_kernel, bias),
         device="cpu" if cuda_index is None else f"cuda:{cuda_index}",
         impl=impl,
+        compute_type=ctype,
     )
 
 
@@ -211,10 +234,10 @@ def arguments_from_config(
 
 
 def native_from_config(kind: RecurrentKind, config: dict, weights: Sequence[np.ndarray],
-                       keras_major: int) -> NativeRecurrent:
+                       keras_major: int, compute_type: str = "float32") -> NativeRecurrent:
     """The native layer for a Keras layer config (what ``LSTM.from_config`` builds,
-    without the public object around it)."""
+    without the public object around it), computing in ``compute_type``."""
     args, options = arguments_from_config(kind, config, weights, keras_major)
     options.setdefault("recurrent_activation", None)
     options.setdefault("reset_after", False)
-    return build_native(kind, *args, keras_major=keras_major, **options)
+    return build_native(kind, *args, keras_major=keras_major, compute_type=compute_type, **options)

@@ -1,12 +1,14 @@
 """The ``pyrnn`` command line: info, predict, bench and demo.
 
-    pyrnn info MODEL
-    pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N]
-    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras] [--per-layer] [--json]
+    pyrnn info MODEL [--compute-type TYPE]
+    pyrnn predict MODEL INPUT.npy|INPUT.npz -o OUTPUT.npy|OUTPUT.npz [--batch-size N] [--compute-type TYPE]
+    pyrnn bench MODEL [--batch-sizes 1,32,1024] [--timesteps T] [--keras] [--per-layer] [--json] [--compute-type TYPE]
     pyrnn demo
     pyrnn selftest
 
-Errors print one line on stderr and exit with status 1 (2 for usage errors).
+``--compute-type`` is the recurrent layers' arithmetic (float32, the default; bfloat16,
+float16 or int8; see ``pyrnn.load``). Errors print one line on stderr and exit with
+status 1 (2 for usage errors).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def _keras_loader(path: str, keras_version: str) -> Optional[Callable[[List[np.n
 def cmd_info(args: argparse.Namespace) -> int:
     import pyrnn
 
-    model = pyrnn.load(args.model)
+    model = pyrnn.load(args.model, compute_type=args.compute_type)
     model.summary()
     return 0
 
@@ -126,7 +128,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out}: pyrnn predict writes .npy (one output) or .npz (one array per output) "
                          f"files, not {ext or 'files without an extension'}; name the output e.g. "
                          f"{os.path.splitext(out)[0] or 'outputs'}.npy")
-    model = pyrnn.load(args.model)
+    model = pyrnn.load(args.model, compute_type=args.compute_type)
     xs = _read_inputs(args.input)
     if len(xs) != len(model.input_names):
         raise ValueError(f"{os.path.basename(args.input)} holds {len(xs)} arrays; the model takes "
@@ -147,7 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import pyrnn
 
-    model = pyrnn.load(args.model)
+    model = pyrnn.load(args.model, compute_type=args.compute_type)
     try:
         sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError:
@@ -190,12 +192,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         results.append(entry)
     if args.json:
         info = {"model": model.name, "file": args.model, "pyrnn": pyrnn.__version__,
-                "threads": pyrnn.get_num_threads(), "isa": pyrnn.config()["isa"], "results": results}
+                "threads": pyrnn.get_num_threads(), "isa": pyrnn.config()["isa"],
+                "compute_type": model.compute_type, "results": results}
         if note:
             info["note"] = note
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{model!r}\nthreads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}")
+    print(f"{model!r}\nthreads: {pyrnn.get_num_threads()}, ISA: {pyrnn.config()['isa']}, "
+          f"compute type: {model.compute_type}")
     print(_table(header, rows))
     for prof in profiles:
         print()
@@ -256,6 +260,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return run()
 
 
+def _compute_type_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compute-type", default="float32", metavar="TYPE",
+                        help="arithmetic of the recurrent layers: float32 (default, Keras-exact), bfloat16, float16 "
+                             "or int8 (other layers stay float32)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import pyrnn
 
@@ -264,12 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     s = sub.add_parser("info", help="print a model's layers, shapes and parameter counts")
     s.add_argument("model", help=".keras or .h5 model file")
+    _compute_type_option(s)
     s.set_defaults(fn=cmd_info)
     s = sub.add_parser("predict", help="run a model on inputs from an .npy/.npz file")
     s.add_argument("model")
     s.add_argument("input", help=".npy (one input) or .npz (one array per input, in order)")
     s.add_argument("-o", "--output", required=True, help=".npy (one output) or .npz")
     s.add_argument("--batch-size", type=int, default=None)
+    _compute_type_option(s)
     s.set_defaults(fn=cmd_predict)
     s = sub.add_parser("bench", help="latency and throughput table (with --keras: against Keras too)")
     s.add_argument("model")
@@ -283,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print one JSON object (latency min/p50/p90/p99/mean in ms, sequences/s; with "
                         "--per-layer the layer rows) instead of tables")
     s.add_argument("--no-tensorflow", action="store_true", help=argparse.SUPPRESS)  # the default since 0.1
+    _compute_type_option(s)
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="load the bundled model, check it against Keras and time it")
     s.set_defaults(fn=cmd_demo)

@@ -21,6 +21,7 @@ except ImportError as _exc:  # pragma: no cover - the message is the point
                       '(dask[array] and distributed)') from _exc
 
 from ._batch import BatchPredictor, ModelOrPath, stats
+from ._compute import ComputeTypeLike, canonical_compute_type
 from .convert import shape_str
 from .torch_models import batch_major_problem
 
@@ -59,7 +60,8 @@ def _as_dask_inputs(x: Any, names: Sequence[str]) -> List[Any]:
 
 
 def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_size: Optional[int] = None,
-            num_threads: Optional[int] = None) -> Union[Any, List[Any]]:
+            num_threads: Optional[int] = None,
+            compute_type: Optional[ComputeTypeLike] = None) -> Union[Any, List[Any]]:
     """Predicts a dask array lazily, block by block along the batch axis.
 
     Args:
@@ -72,6 +74,9 @@ def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_siz
         batch_size: rows per native call inside a block (``Model.predict``'s ``batch_size``).
         num_threads: pyrnn threads in each worker process (process-wide; e.g. 1 when each
             core already runs a worker thread). Default: leave the workers' setting.
+        compute_type: for a path, the recurrent layers' arithmetic (as in :func:`pyrnn.load`;
+            default "float32"); a model or predictor keeps its own (a different value is a
+            ValueError).
 
     Returns:
         A float32 dask array of the output (rows chunked like ``x``), or a list of them for
@@ -81,8 +86,15 @@ def predict(model_or_path: Union[ModelOrPath, BatchPredictor], x: Any, batch_siz
         ValueError: a stateful model, or inputs whose shapes the model does not take.
         TypeError: ``x`` is not a dask array (or a dict of them).
     """
-    predictor = model_or_path if isinstance(model_or_path, BatchPredictor) else \
-        BatchPredictor(model_or_path, batch_size=batch_size, num_threads=num_threads)
+    if isinstance(model_or_path, BatchPredictor):
+        predictor = model_or_path
+        if compute_type is not None and canonical_compute_type(compute_type, "pyrnn.dask.predict") \
+                != predictor.compute_type:
+            raise ValueError(f"pyrnn.dask.predict: the BatchPredictor computes in {predictor.compute_type}, not "
+                             f"{canonical_compute_type(compute_type)}: build it with that compute_type")
+    else:
+        predictor = BatchPredictor(model_or_path, batch_size=batch_size, num_threads=num_threads,
+                                   compute_type=compute_type)
     model = predictor.model
     problem = batch_major_problem(model)
     if problem:

@@ -7,6 +7,10 @@ and explains; one call into C++ runs the whole sequence with the GIL released.
 ``device="cuda"`` (or "cuda:N") runs a layer on a GPU in a CUDA build of pyrnn
 (``PYRNN_CUDA=1 pip install .``), with numpy arrays copied in and out; asking for it
 in a CPU-only build, or without a GPU, raises a RuntimeError that says which.
+
+``compute_type`` ("float32", the default and Keras-exact; "bfloat16", "float16" or
+"int8") picks reduced-precision arithmetic for the layer's weights on the CPU; see
+pyrnn/_compute.py and the README's "Reduced precision" section for what each computes.
 """
 
 
@@ -15,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar, Union
 import numpy as np
 
 from . import _core, keras_objects
+from ._compute import ComputeTypeLike
 from ._recurrent import KINDS, MERGE_MODES, RecurrentKind, arguments_from_config, as_float_array, build_native
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
@@ -59,13 +64,14 @@ class _Recurrent:
         keras_version: int,
         name: Optional[str],
         device: str = "cpu",
+        compute_type: ComputeTypeLike = "float32",
     ) -> None:
         native = build_native(
             self._kind, kernel, recurrent_kernel, bias, activation=activation,
             recurrent_activation=recurrent_activation, return_sequences=return_sequences,
             return_state=return_state, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
             reset_after=reset_after, keras_major=keras_version, name=name, device=device,
-            display=type(self).__name__,
+            display=type(self).__name__, compute_type=compute_type,
         )
         self.name = native.name
         self.units = native.units
@@ -80,6 +86,8 @@ class _Recurrent:
         self.use_bias = native.weights[2] is not None
         self._weights = native.weights
         self.device = native.device
+        #: The arithmetic of the layer's matmuls: "float32", "bfloat16", "float16" or "int8".
+        self.compute_type: str = native.compute_type
         self._impl = native.impl
 
     # -- public API ---------------------------------------------------------------
@@ -122,18 +130,21 @@ class _Recurrent:
             opts.append("use_bias=False")
         if self.device != "cpu":
             opts.append(f"device={self.device!r}")
+        if self.compute_type != "float32":
+            opts.append(f"compute_type={self.compute_type!r}")
         return f"pyrnn.{type(self).__name__}({', '.join(opts)}, name={self.name!r})"
 
     # -- Keras interop ------------------------------------------------------------
 
     @classmethod
-    def from_keras(cls: Type[_R], obj: Any, device: str = "cpu") -> _R:
+    def from_keras(cls: Type[_R], obj: Any, device: str = "cpu", compute_type: ComputeTypeLike = "float32") -> _R:
         """Build from a built Keras layer of this class, or a model whose only computing layer
         is one (InputLayer and Dropout-like layers aside); for any other model use
         :func:`pyrnn.from_keras`, which converts the whole model.
 
         Works with Keras 3 and tf-keras 2 objects; the activations follow the
         object's Keras version. ``device``: "cpu", or "cuda" / "cuda:N" in a CUDA build.
+        ``compute_type``: "float32" (Keras-exact), "bfloat16", "float16" or "int8" (CPU only).
 
         Raises:
             TypeError: ``obj`` is neither such a layer nor a Keras model.
@@ -145,7 +156,7 @@ class _Recurrent:
         if not layer.weights:
             raise keras_objects.unbuilt_error(layer, cls.__name__)
         return cls.from_config(layer.get_config(), layer.get_weights(), keras_version=keras_objects.keras_major(layer),
-                               device=device)
+                               device=device, compute_type=compute_type)
 
     @classmethod
     def from_config(cls: Type[_R], config: dict, weights: Sequence[np.ndarray], keras_version: int = 3,
@@ -219,13 +230,20 @@ class SimpleRNN(_Recurrent):
         keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+        compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
+            ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
+            ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
+            ``get_weights`` stay the float32 ones given.
 
     Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
     see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
 
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
-            an unknown activation.
+            an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 
@@ -245,6 +263,7 @@ class SimpleRNN(_Recurrent):
         keras_version: int = 3,
         name: Optional[str] = None,
         device: str = "cpu",
+        compute_type: ComputeTypeLike = "float32",
     ) -> None:
         """Validates the Keras-layout weights and packs them for the native kernels (see the class
         docstring for every argument)."""
@@ -252,7 +271,7 @@ class SimpleRNN(_Recurrent):
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=None,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=False, keras_version=keras_version, name=name,
-            device=device,
+            device=device, compute_type=compute_type,
         )
 
 
@@ -272,13 +291,20 @@ class LSTM(_Recurrent):
         keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+        compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
+            ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
+            ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
+            ``get_weights`` stay the float32 ones given.
 
     Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
     see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
 
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
-            an unknown activation.
+            an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 
@@ -299,6 +325,7 @@ class LSTM(_Recurrent):
         keras_version: int = 3,
         name: Optional[str] = None,
         device: str = "cpu",
+        compute_type: ComputeTypeLike = "float32",
     ) -> None:
         """Validates the Keras-layout weights and packs them for the native kernels (see the class
         docstring for every argument)."""
@@ -306,7 +333,7 @@ class LSTM(_Recurrent):
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=False, keras_version=keras_version, name=name,
-            device=device,
+            device=device, compute_type=compute_type,
         )
 
 
@@ -329,13 +356,20 @@ class GRU(_Recurrent):
         keras_version: 3 (default) or 2: the Keras whose activation meanings apply (``hard_sigmoid`` differs).
         name: a label for messages and ``repr``.
         device: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` in a CUDA build.
+        compute_type: ``"float32"`` (default, Keras-exact), or reduced precision on the CPU:
+            ``"bfloat16"`` / ``"float16"`` (recurrent and wide input kernels rounded once, float32 arithmetic) or
+            ``"int8"`` (per-column int8 weights, 7-bit dynamic input rows); spellings such as
+            ``"bf16"``, ``"fp16"``, ``np.float16`` are accepted. The weights returned by
+            ``get_weights`` stay the float32 ones given.
 
     Call it as ``layer(x, initial_state=None, mask=None)`` with ``x`` of shape ``(batch, time, input_dim)``;
     see :meth:`__call__`. Build it from Keras with :meth:`from_keras`.
 
     Raises:
         ValueError: weight shapes that disagree (the message gives the expected and the actual shape),
-            an unknown activation.
+            an unknown activation, an unknown compute_type, a reduced compute_type with a CUDA device,
+            float16 with a weight beyond its range (one that rounds to infinity, |w| >= 65520), int8 with a
+            non-finite weight.
         TypeError: non-numeric weights.
     """
 
@@ -357,6 +391,7 @@ class GRU(_Recurrent):
         keras_version: int = 3,
         name: Optional[str] = None,
         device: str = "cpu",
+        compute_type: ComputeTypeLike = "float32",
     ) -> None:
         """Validates the Keras-layout weights and packs them for the native kernels (see the class
         docstring for every argument)."""
@@ -364,7 +399,7 @@ class GRU(_Recurrent):
             kernel, recurrent_kernel, bias, activation=activation, recurrent_activation=recurrent_activation,
             return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask, reset_after=reset_after, keras_version=keras_version, name=name,
-            device=device,
+            device=device, compute_type=compute_type,
         )
 
 
@@ -377,7 +412,8 @@ class Bidirectional:
     The backward output is flipped back in time when sequences are returned; with a
     mask, masked steps output zeros in that case (as Keras forces). ``merge_mode``:
     "concat", "sum", "mul", "ave" or None (two outputs). With ``return_state`` the
-    result is ``[output(s)..., *forward_states, *backward_states]``.
+    result is ``[output(s)..., *forward_states, *backward_states]``. The two layers
+    must share their ``compute_type``, which the ``compute_type`` property reports.
     """
 
     def __init__(self, forward: _Recurrent, backward: _Recurrent, merge_mode: Optional[str] = "concat",
@@ -400,7 +436,7 @@ class Bidirectional:
                 f"{owner}: forward and backward must be the same kind of layer, got "
                 f"{type(forward).__name__} and {type(backward).__name__}"
             )
-        for attr in ("units", "input_dim", "return_sequences", "return_state"):
+        for attr in ("units", "input_dim", "return_sequences", "return_state", "compute_type"):
             if getattr(forward, attr) != getattr(backward, attr):
                 raise ValueError(
                     f"{owner}: forward and backward disagree on {attr}: "
@@ -424,6 +460,11 @@ class Bidirectional:
     @property
     def units(self) -> int:
         return self.forward_layer.units
+
+    @property
+    def compute_type(self) -> str:
+        """The compute type of both directions (they must agree)."""
+        return self.forward_layer.compute_type
 
     @property
     def input_dim(self) -> int:
@@ -470,8 +511,9 @@ class Bidirectional:
         )
 
     @classmethod
-    def from_keras(cls, obj: Any) -> "Bidirectional":
-        """Build from a Keras ``Bidirectional`` layer, or a model holding exactly one."""
+    def from_keras(cls, obj: Any, compute_type: ComputeTypeLike = "float32") -> "Bidirectional":
+        """Build from a Keras ``Bidirectional`` layer, or a model holding exactly one;
+        ``compute_type`` applies to both directions (see :class:`LSTM`)."""
         layer = keras_objects.find_layer(obj, "Bidirectional")
         if not layer.weights:
             raise keras_objects.unbuilt_error(layer, "Bidirectional")
@@ -485,5 +527,6 @@ class Bidirectional:
                     f"Bidirectional {layer.name!r}: the wrapped layer is a {kind}; "
                     "pyrnn supports SimpleRNN, LSTM and GRU"
                 )
-            halves.append(_RNN_LAYERS[kind].from_config(sub.get_config(), sub.get_weights(), keras_version=keras_major))
+            halves.append(_RNN_LAYERS[kind].from_config(sub.get_config(), sub.get_weights(), keras_version=keras_major,
+                                                        compute_type=compute_type))
         return cls(halves[0], halves[1], merge_mode=layer.merge_mode, name=layer.name)

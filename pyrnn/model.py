@@ -2,7 +2,8 @@
 
 A model is converted once into a native plan (``pyrnn.convert``); ``predict`` then
 validates the inputs and runs the entire model in one call into C++ with the GIL
-released, so several threads can share one model.
+released, so several threads can share one model. ``compute_type`` (pyrnn/_compute.py)
+picks the arithmetic of the recurrent layers; every other layer computes in float32.
 """
 
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from . import _core, keras_objects
+from ._compute import ComputeTypeError, ComputeTypeLike, canonical_compute_type
 from ._progress import Progress
 from .convert import ConvertedModel, LayerRow, Shape, convert_model, shape_str
 from .errors import ModelFormatError, UnsupportedLayerError
@@ -33,11 +35,18 @@ class Model:
 
     ``predict(x)`` (or ``model(x)``) takes numpy arrays (a list, or a dict keyed by
     input name, for several inputs) and returns float32 arrays (a list for several
-    outputs), matching Keras to float32 rounding.
+    outputs), matching Keras to float32 rounding (with the default ``compute_type``).
+
+    ``compute_type``: the arithmetic of the recurrent layers (SimpleRNN, LSTM, GRU, also
+    inside Bidirectional and TimeDistributed), as a canonical name: "float32" (the
+    default, Keras-exact), "bfloat16", "float16" or "int8". Other layers compute in float32.
     """
 
-    def __init__(self, source: ModelSource) -> None:
-        converted = _convert_guarded(source)
+    def __init__(self, source: ModelSource, compute_type: ComputeTypeLike = "float32") -> None:
+        ctype = canonical_compute_type(compute_type)
+        converted = _convert_guarded(source, ctype)
+        #: The recurrent layers' arithmetic (canonical name); streams and pickles keep it.
+        self.compute_type: str = ctype
         inputs, outputs = converted.inputs, converted.outputs
         self._source = source
         self._graph = converted.graph
@@ -73,7 +82,7 @@ class Model:
         """Pickles the config and weights; the native plan is rebuilt on unpickling
         (stateful models keep their current states)."""
         states = self.states if (self._state_names and self._stateful is not None) else None
-        return (_rebuild, (self._source, states))
+        return (_rebuild, (self._source, states, self.compute_type))
 
     # -- shapes and structure -----------------------------------------------------------
 
@@ -101,6 +110,7 @@ class Model:
         w1, w2 = int(line_length * 0.45), int(line_length * 0.38)
         rule = "_" * line_length
         out(f'Model: "{self.name}"  ({self._origin()})')
+        out(f"Compute type: {self._compute_text()}")
         out(rule)
         out(f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':>{line_length - w1 - w2}}")
         out("=" * line_length)
@@ -118,6 +128,12 @@ class Model:
         out(f"Outputs: {', '.join(f'{n} {shape_str(s)}' for n, s in zip(self.output_names, self._out_shapes))}")
         out(rule)
 
+    def _compute_text(self) -> str:
+        """The compute type in words, for ``summary``."""
+        if self.compute_type == "float32":
+            return "float32 (Keras-exact)"
+        return f"{self.compute_type} (recurrent layers; every other layer float32)"
+
     def _origin(self) -> str:
         """Where the model came from, for ``summary`` and ``repr``."""
         return f"from {self.source}, Keras {self.keras_version}"
@@ -126,7 +142,7 @@ class Model:
         ins = ", ".join(shape_str(s) for s in self._in_shapes)
         outs = ", ".join(shape_str(s) for s in self._out_shapes)
         return (f"<pyrnn.Model {self.name!r}: {len(self._rows)} layers, {self.count_params():,} params, "
-                f"inputs {ins} -> outputs {outs}; {self._origin()}>")
+                f"inputs {ins} -> outputs {outs}, compute_type {self.compute_type!r}; {self._origin()}>")
 
     # -- inference ------------------------------------------------------------------------
 
@@ -323,7 +339,7 @@ class Model:
         B = xs[0].shape[0]
         states = [np.zeros((B, w), np.float32) for w in self._state_widths]
         per_op, wall = self._graph.profile(xs + states, int(repeats), int(warmup))
-        return Profile.from_timings(self.name, B, int(warmup), self._ops, per_op, wall)
+        return Profile.from_timings(self.name, B, int(warmup), self._ops, per_op, wall, self.compute_type)
 
     def _out_specs(self, batch: int) -> List[Tuple[str, Shape]]:
         return [(n, (batch,) + tuple(s[1:])) for n, s in zip(self.output_names, self._out_shapes)]
@@ -370,12 +386,15 @@ def _batch_hint(got: Tuple[int, ...], shape: Shape) -> str:
     return ""
 
 
-def _convert_guarded(source: ModelSource) -> ConvertedModel:
+def _convert_guarded(source: ModelSource, compute_type: str = "float32") -> ConvertedModel:
     """Runs the conversion of an untrusted config: whatever a malformed config makes
-    the converter trip over becomes a ModelFormatError naming the file."""
+    the converter trip over becomes a ModelFormatError naming the file (a compute type
+    that cannot hold the weights stays a ComputeTypeError, a ValueError)."""
     fname = source.name
     try:
-        return convert_model(source)
+        return convert_model(source, compute_type=compute_type)
+    except ComputeTypeError:
+        raise
     except ModelFormatError as exc:
         if str(exc).startswith(fname):
             raise
@@ -387,8 +406,8 @@ def _convert_guarded(source: ModelSource) -> ConvertedModel:
         raise ModelFormatError(f"{fname}: malformed model config ({type(exc).__name__}: {exc})") from None
 
 
-def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> Model:
-    model = Model(source)
+def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]], compute_type: str = "float32") -> Model:
+    model = Model(source, compute_type)
     if states:
         B = next(iter(states.values())).shape[0]
         model._stateful = model._state_stream(B)
@@ -397,7 +416,8 @@ def _rebuild(source: ModelSource, states: Optional[Dict[str, np.ndarray]]) -> Mo
     return model
 
 
-def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None) -> Model:
+def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None,
+         compute_type: ComputeTypeLike = "float32") -> Model:
     """Loads a Keras model file and converts it to a native plan.
 
     Args:
@@ -408,6 +428,11 @@ def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None) ->
             else 30 s plus 1 s per MB of file and config; ``float("inf")`` for no limit). The
             file is read in a helper process so that a corrupt HDF5 structure that makes
             libhdf5 loop can be stopped; ``PYRNN_LOAD_IN_PROCESS=1`` reads in this process.
+        compute_type: the arithmetic of the recurrent layers: "float32" (default, Keras-exact),
+            "bfloat16" or "float16" (recurrent and wide input kernels rounded once, float32 arithmetic), "int8"
+            (int8 weights per column, inputs quantized per row on the fly); also "bf16",
+            "fp16", "half", "fp32", any case, or ``np.float16``. Dense, Conv1D, Embedding and
+            the other layers compute in float32 whatever is chosen.
 
     Returns:
         A :class:`Model`; ``model.predict(x)`` runs it.
@@ -419,23 +444,29 @@ def load(path: Union[str, os.PathLike[str]], timeout: Optional[float] = None) ->
             missing or mismatched weights); the message names the file and the layer.
         LoadTimeoutError: the reader exceeded ``timeout`` (a ``ModelFormatError``).
         UnsupportedLayerError: the model uses layers or options pyrnn cannot run; lists all.
+        ValueError: an unknown ``compute_type``, or "float16" for a model with a recurrent
+            weight beyond float16's range (the message names the layer).
     """
+    ctype = canonical_compute_type(compute_type, "pyrnn.load")
     if not isinstance(path, (str, bytes, os.PathLike)):
         if hasattr(path, "to_json") and hasattr(path, "layers"):
             raise TypeError(f"pyrnn.load reads a model file (.keras or .h5); got a live Keras "
                             f"{type(path).__name__} object: convert it with pyrnn.from_keras(model)")
         raise TypeError(f"pyrnn.load expects the path of a .keras or .h5 file, got {type(path).__name__}")
-    return Model(read_model_file(path, timeout=timeout))
+    return Model(read_model_file(path, timeout=timeout), ctype)
 
 
-def from_keras(model: Any) -> Model:
+def from_keras(model: Any, compute_type: ComputeTypeLike = "float32") -> Model:
     """Converts a live Keras 3 or tf-keras 2 model (Sequential or Functional) without saving
-    it; the weights are copied. Supports the same layers as :func:`load`.
+    it; the weights are copied. Supports the same layers as :func:`load`; ``compute_type``
+    as in :func:`load`.
 
     Raises:
         TypeError: ``model`` is a file path (use :func:`pyrnn.load`) or not a Keras model.
         UnsupportedLayerError: the model uses layers or options pyrnn cannot run; lists all.
+        ValueError: an unknown ``compute_type``, or float16 and a weight beyond its range.
     """
+    ctype = canonical_compute_type(compute_type, "pyrnn.from_keras")
     if isinstance(model, (str, bytes, os.PathLike)):
         raise TypeError(f"pyrnn.from_keras converts a live Keras model object; got the path {os.fsdecode(model)!r}: "
                         "read a model file with pyrnn.load(path)")
@@ -456,4 +487,4 @@ def from_keras(model: Any) -> Model:
             for v, val in zip(variables, values)
         ]
     version = str(major) if major == 2 else str(getattr(sys.modules.get("keras"), "__version__", "3"))
-    return Model(ModelSource(f"Keras model {model.name!r}", config, version, weights, "object"))
+    return Model(ModelSource(f"Keras model {model.name!r}", config, version, weights, "object"), ctype)

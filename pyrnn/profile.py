@@ -47,7 +47,8 @@ class Profile:
 
     ``rows`` are sorted by total time, largest first; the row named ``"(outside ops)"``
     holds the part of the calls no op accounts for. ``wall_s`` holds the wall time of
-    every timed run (seconds); ``mean_s`` / ``min_s`` summarise it.
+    every timed run (seconds); ``mean_s`` / ``min_s`` summarise it. ``compute_type`` is the
+    model's (the arithmetic of its recurrent layers).
     """
 
     model: str
@@ -56,10 +57,11 @@ class Profile:
     warmup: int
     rows: Tuple[ProfileRow, ...]
     wall_s: Tuple[float, ...]
+    compute_type: str = "float32"
 
     @classmethod
     def from_timings(cls, model: str, batch: int, warmup: int, ops: Sequence[OpInfo],
-                     per_op: np.ndarray, wall: np.ndarray) -> Profile:
+                     per_op: np.ndarray, wall: np.ndarray, compute_type: str = "float32") -> Profile:
         """Aggregates native timings (``per_op``: (repeats, num_ops) seconds; ``wall``:
         (repeats,) seconds) by (layer, op kind)."""
         repeats = int(wall.shape[0])
@@ -79,7 +81,7 @@ class Profile:
                 for (layer, kls, op), (n, t) in groups.items()]
         rows.sort(key=lambda r: -r.total_s)
         return cls(model, batch, warmup=warmup, repeats=repeats, rows=tuple(rows),
-                   wall_s=tuple(float(w) for w in wall))
+                   wall_s=tuple(float(w) for w in wall), compute_type=compute_type)
 
     @property
     def mean_s(self) -> float:
@@ -98,6 +100,7 @@ class Profile:
             "batch": self.batch,
             "repeats": self.repeats,
             "warmup": self.warmup,
+            "compute_type": self.compute_type,
             "mean_s": self.mean_s,
             "min_s": self.min_s,
             "wall_s": list(self.wall_s),
@@ -119,8 +122,10 @@ class Profile:
         return "\n".join([line(header), rule] + [line(b) for b in body])
 
     def __str__(self) -> str:
-        return (f"Profile of {self.model!r}: batch {self.batch}, {self.repeats} timed run(s) after {self.warmup} "
-                f"warm-up; {format_seconds(self.mean_s)} per run (min {format_seconds(self.min_s)})\n{self.table()}")
+        ctype = f", compute_type {self.compute_type}" if self.compute_type != "float32" else ""
+        return (f"Profile of {self.model!r}{ctype}: batch {self.batch}, {self.repeats} timed run(s) after "
+                f"{self.warmup} warm-up; {format_seconds(self.mean_s)} per run (min {format_seconds(self.min_s)})\n"
+                f"{self.table()}")
 
     def __repr__(self) -> str:
         top = self.rows[0] if self.rows else None

@@ -21,6 +21,7 @@ try:
 except ImportError as _exc:  # pragma: no cover - the message is the point
     raise ImportError('pyrnn.sklearn needs scikit-learn: pip install "pyrnn[sklearn]"') from _exc
 
+from ._compute import canonical_compute_type
 from .convert import shape_str
 from .model import Model, load
 from .torch_models import batch_major_problem
@@ -31,22 +32,28 @@ __all__ = ["RNNClassifier", "RNNRegressor"]
 class _RNNEstimator(BaseEstimator):
     """What the classifier and the regressor share: the model, input reshaping, ``fit``."""
 
-    def __init__(self, model_or_path: Any, timesteps: Optional[int] = None) -> None:
+    def __init__(self, model_or_path: Any, timesteps: Optional[int] = None, compute_type: Any = None) -> None:
         # scikit-learn convention: parameters stored unmodified, checked when used.
         self.model_or_path = model_or_path
         self.timesteps = timesteps
+        self.compute_type = compute_type
 
     # -- the model (loaded once per estimator and process; not pickled twice) ---------------
 
     def _model(self) -> Model:
         src = self.model_or_path
         cached = self.__dict__.get("_pyrnn_model")
-        if cached is not None and cached[0] is src:
-            return cached[1]
+        if cached is not None and cached[0] is src and cached[1] == self.compute_type:
+            return cached[2]
+        ctype = None if self.compute_type is None else canonical_compute_type(self.compute_type, type(self).__name__)
         if isinstance(src, Model):
             model = src
+            if ctype is not None and ctype != model.compute_type:
+                raise ValueError(f"{type(self).__name__}: model {model.name!r} computes in {model.compute_type}, not "
+                                 f"{ctype}: pass the model file's path with compute_type={ctype!r}, or a model "
+                                 "loaded with it")
         elif isinstance(src, (str, os.PathLike)):
-            model = load(src)
+            model = load(src, compute_type=ctype or "float32")
         else:
             raise TypeError(f"{type(self).__name__}: model_or_path must be a pyrnn.Model or the path of a .keras / "
                             f".h5 file, got {type(src).__name__}")
@@ -62,7 +69,7 @@ class _RNNEstimator(BaseEstimator):
         if model.stateful:
             raise ValueError(f"{type(self).__name__}: model {model.name!r} is stateful (Keras stateful=True): its "
                              "predictions depend on earlier calls, which scikit-learn does not expect")
-        self.__dict__["_pyrnn_model"] = (src, model)
+        self.__dict__["_pyrnn_model"] = (src, self.compute_type, model)
         return model
 
     def __getstate__(self) -> dict:
@@ -171,13 +178,16 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             softmax over ``C >= 2`` classes, or ``(batch, 1)`` from a sigmoid (binary).
         timesteps: ``T`` for reshaping 2-D ``(N, T*F)`` input when the model's time axis is free.
         classes: the label of each output unit (default ``0 .. C-1``; ``[0, 1]`` for a sigmoid).
+        compute_type: for a path, the recurrent layers' arithmetic (as in :func:`pyrnn.load`;
+            None: "float32"); a model keeps its own (a different value is a ValueError).
 
     ``predict_proba`` returns the model's probabilities (two columns for a sigmoid), ``predict``
     the label of the largest, ``score`` the accuracy. ``fit`` trains nothing (see the module).
     """
 
-    def __init__(self, model_or_path: Any, timesteps: Optional[int] = None, classes: Any = None) -> None:
-        super().__init__(model_or_path, timesteps)
+    def __init__(self, model_or_path: Any, timesteps: Optional[int] = None, classes: Any = None,
+                 compute_type: Any = None) -> None:
+        super().__init__(model_or_path, timesteps, compute_type)
         self.classes = classes
 
     @property
@@ -225,6 +235,8 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         model_or_path: a :class:`pyrnn.Model` or the path of a ``.keras`` / ``.h5`` file with one
             input ``(batch, T, F)`` and one output.
         timesteps: ``T`` for reshaping 2-D ``(N, T*F)`` input when the model's time axis is free.
+        compute_type: for a path, the recurrent layers' arithmetic (as in :func:`pyrnn.load`;
+            None: "float32"); a model keeps its own (a different value is a ValueError).
 
     ``predict`` returns ``(n_samples,)`` for one output value per sample, else ``(n_samples,
     k)`` (a sequence output is flattened to its ``k`` values); ``score`` is R².

@@ -35,7 +35,7 @@ class Stream:
     def __init__(self, model: Any, batch_size: int = 1) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        converted = convert_model(model._source, mode="stream")
+        converted = convert_model(model._source, mode="stream", compute_type=model.compute_type)
         inputs, outputs = converted.inputs, converted.outputs
         states = converted.states
         if not states:
@@ -45,6 +45,8 @@ class Stream:
             )
         self.model_name = model.name
         self.batch_size = int(batch_size)
+        #: The model's compute type: the stream's recurrent layers compute as its predict does.
+        self.compute_type: str = model.compute_type
         self._native = _core.Stream(converted.graph, len(inputs), len(outputs), [s.width for s in states],
                                     int(batch_size))
         self._state_names = [f"{s.layer}/{s.kind}" for s in states]
@@ -197,4 +199,6 @@ class Stream:
 
     def __repr__(self) -> str:
         layers = sorted({n.split("/")[0] for n in self._state_names})
-        return f"<pyrnn.Stream of {self.model_name!r}: batch {self.batch_size}, carrying {', '.join(layers)}>"
+        ctype = f", compute_type {self.compute_type!r}" if self.compute_type != "float32" else ""
+        return (f"<pyrnn.Stream of {self.model_name!r}: batch {self.batch_size}, carrying "
+                f"{', '.join(layers)}{ctype}>")

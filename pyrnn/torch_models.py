@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ._compute import ComputeTypeLike, canonical_compute_type
 from .errors import UnsupportedLayerError
 from .keras_files import ModelSource
 from .model import Model
@@ -68,17 +69,18 @@ class TorchModel(Model):
     a stream steps through (batch, features) rows whatever the module's layout.
     """
 
-    def __init__(self, source: ModelSource, spec: TorchSpec) -> None:
-        super().__init__(source)
+    def __init__(self, source: ModelSource, spec: TorchSpec, compute_type: ComputeTypeLike = "float32") -> None:
+        super().__init__(source, compute_type)
         self.torch_spec = spec
 
     def __reduce__(self) -> Any:
-        return (_rebuild_torch, (self._source, self.torch_spec))
+        return (_rebuild_torch, (self._source, self.torch_spec, self.compute_type))
 
     def __repr__(self) -> str:
         s = self.torch_spec
+        ctype = f", compute_type {self.compute_type!r}" if self.compute_type != "float32" else ""
         return (f"<pyrnn.TorchModel from {s.description}: {len(self._rows)} layer(s), {self.count_params():,} params"
-                f"{', returns states' if s.return_state else ''}>")
+                f"{', returns states' if s.return_state else ''}{ctype}>")
 
     def _origin(self) -> str:
         return f"from {self.torch_spec.description}"
@@ -155,11 +157,11 @@ def batch_major_problem(model: Any) -> Optional[str]:
     return f"{spec.description} was converted with batch_first={spec.batch_first}, return_state={spec.return_state}"
 
 
-def _rebuild_torch(source: ModelSource, spec: TorchSpec) -> TorchModel:
-    return TorchModel(source, spec)
+def _rebuild_torch(source: ModelSource, spec: TorchSpec, compute_type: str = "float32") -> TorchModel:
+    return TorchModel(source, spec, compute_type)
 
 
-def from_torch(module: Any, return_state: bool = False) -> TorchModel:
+def from_torch(module: Any, return_state: bool = False, compute_type: ComputeTypeLike = "float32") -> TorchModel:
     """Converts a ``torch.nn.LSTM``, ``torch.nn.GRU`` or ``torch.nn.RNN`` (any
     ``num_layers``, ``bidirectional``, ``batch_first``, ``bias``, RNN ``nonlinearity``
     tanh or relu) into a :class:`TorchModel`; the weights are copied, so later changes to
@@ -168,11 +170,15 @@ def from_torch(module: Any, return_state: bool = False) -> TorchModel:
 
     ``model.predict(x)`` returns torch's ``output``; with ``return_state=True`` it returns
     ``(output, h_n)`` or, for an LSTM, ``(output, (h_n, c_n))``, in torch's layouts.
+    ``compute_type``: "float32" (default, exact), "bfloat16", "float16" or "int8", as in
+    :func:`pyrnn.load`.
 
     Raises:
         TypeError: ``module`` is not one of those three classes (the message names it).
         UnsupportedLayerError: an option pyrnn cannot run (``proj_size > 0``).
+        ValueError: an unknown ``compute_type``, or float16 and a weight beyond its range.
     """
+    ctype = canonical_compute_type(compute_type, "pyrnn.from_torch")
     torch = sys.modules.get("torch")
     nn = getattr(torch, "nn", None)
     classes = tuple(getattr(nn, k) for k in _KINDS if hasattr(nn, k)) if nn is not None else ()
@@ -196,7 +202,7 @@ def from_torch(module: Any, return_state: bool = False) -> TorchModel:
     if spec.num_layers < 1 or spec.hidden_size < 1 or spec.input_size < 1:
         raise ValueError(f"{desc}: num_layers, hidden_size and input_size must be at least 1")
     activation = "relu" if mode == "RNN_RELU" else "tanh"
-    return TorchModel(_source(module, spec, bool(module.bias), activation), spec)
+    return TorchModel(_source(module, spec, bool(module.bias), activation), spec, ctype)
 
 
 def _array(module: Any, name: str) -> np.ndarray:

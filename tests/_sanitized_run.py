@@ -192,3 +192,46 @@ def test_damaged_files_fail_cleanly(tmp_path):
         except Exception:  # noqa: BLE001
             pass
     assert loaded < len(files)
+
+
+@pytest.mark.parametrize("vnni", [True, False])
+@pytest.mark.parametrize("compute_type", ["bfloat16", "float16", "int8"])
+def test_reduced_compute_types_odd_sizes(isa, compute_type, vnni):
+    """The reduced-precision kernels (16-bit panels, int8 panels with row quantization) on sizes
+    that exercise every tile remainder: finite, batch-invariant and thread-invariant."""
+    from pyrnn import _core
+
+    ct = getattr(_core.ComputeType, compute_type)
+    rng = np.random.default_rng(7)
+    cases = [(_core.CellKind.lstm, 1, 1, True), (_core.CellKind.lstm, 33, 50, True), (_core.CellKind.gru, 17, 17, True),
+             (_core.CellKind.gru, 5, 40, False), (_core.CellKind.simple_rnn, 3, 130, True),
+             (_core.CellKind.lstm, 20, 160, True), (_core.CellKind.gru, 40, 144, False)]  # teams at batch 1
+    if not vnni and not (compute_type == "int8" and _core.vnni_available()):
+        pytest.skip("the same kernels as with vnni=True")
+    previous = pyrnn.get_num_threads()
+    _core._set_vnni(vnni)
+    try:
+        for kind, D, H, reset_after in cases:
+            G = _core.gate_count(kind)
+            W = rng.normal(0, 0.3, (D, G * H)).astype(np.float32)
+            U = rng.normal(0, 0.3, (H, G * H)).astype(np.float32)
+            bias_shape = (2, G * H) if kind == _core.CellKind.gru and reset_after else (G * H,)
+            b = rng.normal(0, 0.1, bias_shape).astype(np.float32)
+            layer = _core.RecurrentLayer(kind, _core.Act.tanh, _core.Act.sigmoid, reset_after, False, True, False, W, U,
+                                         b, compute_type=ct)
+            x = rng.normal(size=(9, 12, D)).astype(np.float32)
+            outs = []
+            for n in (1, 2):
+                pyrnn.set_num_threads(n)
+                outs.append(layer.run(x, None, None, None)[0])
+            assert np.isfinite(outs[0]).all()
+            np.testing.assert_array_equal(outs[1], outs[0])
+            for i in (0, 4, 8):
+                np.testing.assert_array_equal(layer.run(x[i:i + 1], None, None, None)[0][0], outs[0][i])
+                pyrnn.set_num_threads(1)
+                np.testing.assert_array_equal(layer.run(x[i:i + 1], None, None, None)[0][0], outs[0][i])
+                pyrnn.set_num_threads(2)
+            assert layer.run(x[:0], None, None, None)[0].shape == (0, 12, H)
+    finally:
+        pyrnn.set_num_threads(previous)
+        _core._set_vnni(True)

@@ -3,6 +3,16 @@
 Deliberately plain: one timestep at a time, gates sliced from the Keras layouts,
 masks applied with Keras's rule. It never calls pyrnn, so it checks our maths where
 TensorFlow is absent and cross-checks TensorFlow where it is present.
+
+Reduced precision (``compute_type``, README "Reduced precision"), written from the
+contract, not from pyrnn's kernels:
+
+* "bfloat16" / "float16": the recurrent kernel, and the input kernel of a layer with more
+  than 16 input features (:data:`NARROW_INPUTS`), are rounded once (:func:`round_weights`);
+  everything else is the float64 reference.
+* "int8": every matmul ``a @ M`` with such a matrix is :func:`int8_matmul`: per-column
+  int8 weights, 7-bit per-row dynamic inputs, an exact integer dot product, scaled in
+  float32. A narrow input kernel stays float32.
 """
 
 from __future__ import annotations
@@ -81,15 +91,74 @@ def act(name, keras_version=3):
     return ACTIVATIONS[name]
 
 
-def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after):
+# -- reduced precision ---------------------------------------------------------------------
+
+
+def to_bfloat16(a):
+    """float32 values rounded to bfloat16 (round to nearest, ties to even), as float32:
+    the upper 16 bits of the float32 after rounding."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32)
+
+
+#: Input kernels of at most this many input features stay float32 in every compute type.
+NARROW_INPUTS = 16
+
+
+def round_weights(weights, compute_type):
+    """Keras-order weights [kernel, recurrent_kernel(, bias)] as the layer computes with
+    them: for "bfloat16" / "float16" the recurrent kernel rounded, and the kernel too when
+    it has more than NARROW_INPUTS rows; the bias, and every weight for "float32" and
+    "int8" (whose quantization is per matmul), unchanged."""
+    weights = [np.asarray(w, np.float32) for w in weights]
+    if compute_type == "bfloat16":
+        rnd = to_bfloat16
+    elif compute_type == "float16":
+        def rnd(w):
+            return w.astype(np.float16).astype(np.float32)
+    else:
+        return weights
+    kernel = rnd(weights[0]) if weights[0].shape[0] > NARROW_INPUTS else weights[0]
+    return [kernel, rnd(weights[1])] + weights[2:]
+
+
+def quantize_columns(M):
+    """Per-output-column symmetric int8: (q (K, N) in [-127, 127], scale (N,) float32)."""
+    M = np.asarray(M, np.float32)
+    scale = np.abs(M).max(axis=0) / np.float32(127)
+    q = np.rint(M / np.where(scale == 0, np.float32(1), scale))
+    q = np.clip(np.where(scale == 0, 0, q), -127, 127)
+    return q.astype(np.int64), scale.astype(np.float32)
+
+
+def quantize_rows(a):
+    """Per-row symmetric 7-bit: (q (B, K) in [-63, 63], scale (B, 1) float32), in float32."""
+    a = np.asarray(a, np.float32)
+    amax = np.abs(a).max(axis=1, keepdims=True)
+    inv = np.float32(63) / np.where(amax == 0, np.float32(1), amax)
+    q = np.clip(np.where(amax == 0, np.float32(0), np.rint(a * inv)), -63, 63)
+    return q.astype(np.int64), (amax / np.float32(63)).astype(np.float32)
+
+
+def int8_matmul(a, M):
+    """``a @ M`` as compute_type="int8" defines it: float32(sum q_a q_w) * (s_a * s_w)."""
+    qa, sa = quantize_rows(a)
+    qw, sw = quantize_columns(M)
+    acc = (qa @ qw).astype(np.float32)  # exact: |sum| <= 63 * 127 * K < 2**24
+    return (acc * (sa * sw[None, :])).astype(np.float64)
+
+
+def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after, mm=np.matmul, mmx=None):
+    mmx = mmx or mm  # the input projection's matmul
     H = U.shape[0]
     if kind == "SimpleRNN":
-        z = x_t @ W + (b if b is not None else 0.0) + states[0] @ U
+        z = mmx(x_t, W) + (b if b is not None else 0.0) + mm(states[0], U)
         h = phi(z)
         return h, [h]
     if kind == "LSTM":
         h_prev, c_prev = states
-        z = x_t @ W + h_prev @ U + (b if b is not None else 0.0)
+        z = mmx(x_t, W) + mm(h_prev, U) + (b if b is not None else 0.0)
         i = sig(z[:, :H])
         f = sig(z[:, H:2 * H])
         g = phi(z[:, 2 * H:3 * H])
@@ -102,24 +171,34 @@ def _cell_step(kind, x_t, states, W, U, b, phi, sig, reset_after):
     if reset_after:
         bx = b[0] if b is not None else 0.0
         bh = b[1] if b is not None else 0.0
-        xz = x_t @ W + bx
-        hz = h_prev @ U + bh
+        xz = mmx(x_t, W) + bx
+        hz = mm(h_prev, U) + bh
         z = sig(xz[:, :H] + hz[:, :H])
         r = sig(xz[:, H:2 * H] + hz[:, H:2 * H])
         hh = phi(xz[:, 2 * H:] + r * hz[:, 2 * H:])
     else:
-        xz = x_t @ W + (b if b is not None else 0.0)
-        z = sig(xz[:, :H] + h_prev @ U[:, :H])
-        r = sig(xz[:, H:2 * H] + h_prev @ U[:, H:2 * H])
-        hh = phi(xz[:, 2 * H:] + (r * h_prev) @ U[:, 2 * H:])
+        xz = mmx(x_t, W) + (b if b is not None else 0.0)
+        hu = mm(h_prev, U[:, :2 * H])  # one matmul for z and r: one quantization of h's row under int8
+        z = sig(xz[:, :H] + hu[:, :H])
+        r = sig(xz[:, H:2 * H] + hu[:, H:])
+        hh = phi(xz[:, 2 * H:] + mm(r * h_prev, U[:, 2 * H:]))
     h = z * h_prev + (1.0 - z) * hh
     return h, [h]
 
 
 def rnn(kind, x, kernel, recurrent_kernel, bias=None, *, activation="tanh", recurrent_activation="sigmoid",
         reset_after=True, return_sequences=False, return_state=False, go_backwards=False, initial_state=None,
-        mask=None, zero_output_for_mask=False, keras_version=3):
-    """Keras layer semantics in float64; returns what the Keras layer returns."""
+        mask=None, zero_output_for_mask=False, keras_version=3, compute_type="float32"):
+    """Keras layer semantics in float64; returns what the Keras layer returns.
+    ``compute_type``: the reduced-precision contract (see the module docstring)."""
+    mm = mmx = np.matmul
+    if compute_type in ("bfloat16", "float16"):
+        kernel, recurrent_kernel = round_weights([kernel, recurrent_kernel], compute_type)
+    elif compute_type == "int8":
+        mm = int8_matmul
+        mmx = int8_matmul if np.shape(kernel)[0] > NARROW_INPUTS else np.matmul
+    elif compute_type != "float32":
+        raise ValueError(compute_type)
     x = np.asarray(x, np.float64)
     W = np.asarray(kernel, np.float64)
     U = np.asarray(recurrent_kernel, np.float64)
@@ -138,7 +217,7 @@ def rnn(kind, x, kernel, recurrent_kernel, bias=None, *, activation="tanh", recu
     prev_out = np.zeros((B, H))
     outs = []
     for t in order:
-        out, new_states = _cell_step(kind, x[:, t], states, W, U, b, phi, sig, reset_after)
+        out, new_states = _cell_step(kind, x[:, t], states, W, U, b, phi, sig, reset_after, mm, mmx)
         valid = m[:, t][:, None]
         states = [np.where(valid, ns, s) for ns, s in zip(new_states, states)]
         held = np.zeros_like(out) if zero_output_for_mask else prev_out

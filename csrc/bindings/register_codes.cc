@@ -96,6 +96,15 @@ void register_codes(py::module_& m) {
       .finalize();
   static_assert(static_cast<int>(PoolKind::kCount) == 2, "register every PoolKind member above");
 
+  py::native_enum<ComputeType>(m, "ComputeType", "enum.Enum",
+                               "Recurrent layers' compute types (pyrnn's compute_type argument).")
+      .value("float32", ComputeType::Float32)
+      .value("bfloat16", ComputeType::BFloat16)
+      .value("float16", ComputeType::Float16)
+      .value("int8", ComputeType::Int8)
+      .finalize();
+  static_assert(static_cast<int>(ComputeType::kCount) == 4, "register every ComputeType member above");
+
   py::native_enum<ConvPad>(m, "ConvPad", "enum.Enum", "1-D window padding (Keras's padding option).")
       .value("valid", ConvPad::Valid)
       .value("same", ConvPad::Same)

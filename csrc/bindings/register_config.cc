@@ -48,6 +48,19 @@ void register_config(py::module_& m) {
         set_num_threads(n);
       },
       py::arg("n"));
+  m.def(
+      "compute_types",
+      [] {
+        std::vector<std::pair<std::string, std::string>> v;
+        const char* names[] = {"float32", "bfloat16", "float16", "int8"};
+        for (int i = 0; i < static_cast<int>(ComputeType::kCount); ++i)
+          v.emplace_back(names[i], compute_type_info(static_cast<ComputeType>(i)));
+        return v;
+      },
+      "(name, how it runs on the current tier) for every compute type.");
+  m.def("_set_vnni", &set_vnni_enabled, py::arg("enabled"),
+        "Tests: let the avx512 tier's int8 GEMM use AVX512_VNNI where the CPU has it (default), or not.");
+  m.def("vnni_available", &vnni_available, "Whether int8 can use AVX512_VNNI on this CPU (avx512 tier).");
   m.def("num_threads", &num_threads);
   m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),
         "Largest intermediate tensor a model call may allocate, in bytes (<= 0: physical memory).");

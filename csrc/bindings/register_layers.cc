@@ -91,9 +91,12 @@ Spec make_spec(CellKind k, Act a, Act ra, bool reset_after, bool go_backwards, b
 
 std::shared_ptr<RecurrentLayer> make_layer(CellKind kind, Act act, Act rec_act, bool reset_after, bool go_backwards,
                                            bool return_sequences, bool zero_output_for_mask, const farray& kernel,
-                                           const farray& recurrent, const std::optional<farray>& bias) {
-  const Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask,
-                            kernel, recurrent, bias);
+                                           const farray& recurrent, const std::optional<farray>& bias,
+                                           ComputeType compute_type) {
+  Spec sp = make_spec(kind, act, rec_act, reset_after, go_backwards, return_sequences, zero_output_for_mask, kernel,
+                      recurrent, bias);
+  sp.o.compute_type = compute_type;
+  py::gil_scoped_release nogil;  // packing a large layer takes a while
   return std::make_shared<RecurrentLayer>(sp.o, sp.D, sp.H, kernel.data(), recurrent.data(), sp.bias, sp.bias_rows);
 }
 
@@ -125,7 +128,8 @@ void register_layers(py::module_& m) {
   py::class_<RecurrentLayer, std::shared_ptr<RecurrentLayer>>(m, "RecurrentLayer")
       .def(py::init(&make_layer), py::arg("kind"), py::arg("act"), py::arg("rec_act"), py::arg("reset_after"),
            py::arg("go_backwards"), py::arg("return_sequences"), py::arg("zero_output_for_mask"), py::arg("kernel"),
-           py::arg("recurrent_kernel"), py::arg("bias") = py::none())
+           py::arg("recurrent_kernel"), py::arg("bias") = py::none(), py::arg("compute_type") = ComputeType::Float32)
+      .def_property_readonly("compute_type", [](const RecurrentLayer& l) { return l.options().compute_type; })
       .def_property_readonly("input_size", &RecurrentLayer::input_size)
       .def_property_readonly("units", &RecurrentLayer::units)
       .def(

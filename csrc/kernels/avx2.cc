@@ -5,5 +5,5 @@
 #include "kernels/entry.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_avx2 = {"avx2", &avx2::run, &avx2::activation, &avx2::gemm_packed};
+extern const KernelTable kKernels_avx2 = {"avx2", &avx2::run, &avx2::activation, &avx2::gemm_packed, &avx2::qgemm};
 }  // namespace pyrnn

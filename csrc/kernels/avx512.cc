@@ -5,5 +5,6 @@
 #include "kernels/entry.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_avx512 = {"avx512", &avx512::run, &avx512::activation, &avx512::gemm_packed};
+extern const KernelTable kKernels_avx512 = {"avx512", &avx512::run, &avx512::activation, &avx512::gemm_packed,
+                                            &avx512::qgemm};
 }  // namespace pyrnn

@@ -11,6 +11,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 #include "kernels/time_loop.h"
 
 namespace pyrnn {

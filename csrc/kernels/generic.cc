@@ -5,5 +5,6 @@
 #include "kernels/entry.h"
 
 namespace pyrnn {
-extern const KernelTable kKernels_generic = {"generic", &generic::run, &generic::activation, &generic::gemm_packed};
+extern const KernelTable kKernels_generic = {"generic", &generic::run, &generic::activation, &generic::gemm_packed,
+                                             &generic::qgemm};
 }  // namespace pyrnn

@@ -4,6 +4,7 @@
 
 #include "kernels/cell.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 
 namespace pyrnn {
 namespace PYRNN_ISA_NS {
@@ -70,7 +71,8 @@ void run(const LayerDesc& L, const RunArgs& a) {
   // take up to half the L2 of pre-activations and the GEMM runs weights-outer
   // (gemm's weights_outer): each group of panels is read once per block for all its rows.
   const int64_t l2 = a.l2_bytes > 0 ? a.l2_bytes : int64_t(1) << 20;
-  const int64_t ubytes = (gru ? hnp * H + (L.reset_after ? 0 : unp * H) : znp * ku) * kPanel * 4;
+  const int64_t wbytes = L.ct == ComputeType::Float32 ? 4 : L.ct == ComputeType::Int8 ? 1 : 2;
+  const int64_t ubytes = (gru ? hnp * H + (L.reset_after ? 0 : unp * H) : znp * ku) * kPanel * wbytes;
   const bool big = ubytes > l2 / 2;
   int64_t rb = (big ? l2 / 2 / (4 * (ldz > ldh ? ldz : ldh)) : 4096 / ldz) / kMR * kMR;
   rb = rb < kMR ? kMR : (rb > B ? B : rb);
@@ -78,6 +80,26 @@ void run(const LayerDesc& L, const RunArgs& a) {
   const int64_t o1 = u1 < H ? u1 : H;                                 // output units [u0, o1)
   auto sync = [&] {
     if (team > 1) a.sync(a.sync_ctx, rank);
+  };
+  // C (+)= A @ panels [p, p + np) of a weight matrix of K rows, in the layer's compute
+  // type: lp holds the reduced type's panels, or nothing when this matrix is float32 (f32).
+  const int64_t qper = a.qwork ? a.qwork_bytes / team / 64 * 64 : 0;
+  uint8_t* qwork = a.qwork ? a.qwork + rank * qper : nullptr;
+  auto mm = [&](bool acc, int64_t M, int64_t p, int64_t np, int64_t K, const float* A, int64_t lda, const float* f32,
+                const LowpPanels& lp, float* C, int64_t ldc, bool rv, bool outer) {
+    switch (lp.p ? L.ct : ComputeType::Float32) {
+      case ComputeType::BFloat16:
+        gemm_w<WBF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer);
+        break;
+      case ComputeType::Float16:
+        gemm_w<WF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer);
+        break;
+      case ComputeType::Int8:
+        a.qgemm(acc, M, np, K, A, lda, static_cast<const int8_t*>(lp.p) + p * qrow_bytes(K) * kPanel,
+                lp.scale + p * kPanel, lp.comp + p * kPanel, C, ldc, outer, qwork);
+        break;
+      default: gemm(acc, M, np, K, A, lda, f32 + p * K * kPanel, C, ldc, rv, outer); break;
+    }
   };
   // Columns [c0, c0 + n) of a row: this member's part of a packed layout.
   auto copy_cols = [](float* dst, const float* src, int64_t c0, int64_t n) { copy_row(dst + c0, src + c0, n); };
@@ -135,18 +157,18 @@ void run(const LayerDesc& L, const RunArgs& a) {
     const int64_t n = (T - k0) < tc ? (T - k0) : tc;
     if (!fold) {
       // Input projection for steps k0..k0+n-1 (processing order), layout [step][b][Z].
-      const float* W = L.W + zp0 * D * kPanel;
       for (int64_t r = 0; r < n * B; ++r) copy_cols(xw + r * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
       if (B >= n) {
         for (int64_t kk = 0; kk < n; ++kk) {
           const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
-          gemm(true, B, znp, D, a.x + t * D, T * D, W, xw + kk * B * ldz + zp0 * kPanel, ldz);
+          mm(true, B, zp0, znp, D, a.x + t * D, T * D, L.W, L.lw, xw + kk * B * ldz + zp0 * kPanel, ldz, false, false);
         }
       } else {
         for (int64_t b = 0; b < B; ++b) {
           const int64_t t = a.go_backwards ? T - 1 - k0 : k0;
           const int64_t lda = a.go_backwards ? -D : D;
-          gemm(true, n, znp, D, a.x + (b * T + t) * D, lda, W, xw + b * ldz + zp0 * kPanel, B * ldz);
+          mm(true, n, zp0, znp, D, a.x + (b * T + t) * D, lda, L.W, L.lw, xw + b * ldz + zp0 * kPanel, B * ldz, false,
+             false);
         }
       }
     }
@@ -159,7 +181,7 @@ void run(const LayerDesc& L, const RunArgs& a) {
         float* z = fold ? xw : xw + (kk * B + r0) * ldz;
         if (fold && !xs) {
           for (int64_t b = 0; b < nb; ++b) copy_cols(z + b * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
-          gemm(true, nb, znp, D, a.x + (r0 * T + t) * D, T * D, L.W + zp0 * D * kPanel, z + zp0 * kPanel, ldz, rev);
+          mm(true, nb, zp0, znp, D, a.x + (r0 * T + t) * D, T * D, L.W, L.lw, z + zp0 * kPanel, ldz, rev, false);
         }
         float* hcb = hrow(hc, r0);
         float* hzb = hz + r0 * ldh;
@@ -167,17 +189,17 @@ void run(const LayerDesc& L, const RunArgs& a) {
         float* rhb = rh + r0 * Hp;
         // Recurrent projection for the block's rows (stacked: the whole pre-activation).
         if (!gru) {
-          gemm(!xs, nb, znp, ku, hcb - xs, lds, L.U + zp0 * ku * kPanel, z + zp0 * kPanel, ldz, rev, big);
+          mm(!xs, nb, zp0, znp, ku, hcb - xs, lds, L.U, L.lu, z + zp0 * kPanel, ldz, rev, big);
         } else {
           if (L.reset_after)
             for (int64_t b = 0; b < nb; ++b) copy_cols(hzb + b * ldh, L.bias_h, hp0 * kPanel, hnp * kPanel);
-          gemm(L.reset_after, nb, hnp, H, hcb, lds, L.U + hp0 * H * kPanel, hzb + hp0 * kPanel, ldh, rev, big);
+          mm(L.reset_after, nb, hp0, hnp, H, hcb, lds, L.U, L.lu, hzb + hp0 * kPanel, ldh, rev, big);
         }
         const int phases = (gru && !L.reset_after) ? 2 : 1;
         for (int ph = 0; ph < phases; ++ph) {
           if (ph == 1) {  // candidate: (r * h) @ U_h, which needs every member's r * h
             sync();
-            gemm(false, nb, unp, H, rhb, Hp, L.U2 + up0 * H * kPanel, u2b + up0 * kPanel, Hp, rev, big);
+            mm(false, nb, up0, unp, H, rhb, Hp, L.U2, L.lu2, u2b + up0 * kPanel, Hp, rev, big);
           }
           for (int64_t b = 0; b < nb; ++b) {
             const int64_t o = (r0 + b) * Hp;

@@ -48,8 +48,54 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
   desc_.reset_after = opt.reset_after;
   desc_.act = opt.act;
   desc_.rec_act = opt.rec_act;
-  W_ = pack_panels(kernel, D, H, G, 0, G);
   bx_ = pack_bias(bias, H, G);
+  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
+  const ComputeType ct = opt.compute_type;
+  if (static_cast<int>(ct) < 0 || ct >= ComputeType::kCount) throw std::invalid_argument("unknown compute type");
+  // Reduced types: the recurrent kernel, and the input kernel when the layer has more than
+  // kFoldInputs input features, in that type (a narrower input kernel is a negligible
+  // share of the work and of the bytes: it stays float32, and so do the biases).
+  const bool round_w = D > kFoldInputs;
+  bool lowp = ct != ComputeType::Float32;
+  std::vector<float> rk, rr;
+  if (ct == ComputeType::BFloat16 || ct == ComputeType::Float16) {
+    // 16-bit weights pay where they stream from memory. When the layer's float32 panels
+    // fit one core's L2 they stay in cache from step to step, and widening them at each
+    // use would only cost time (LSTM(256), 1.2 MB in a 2 MB L2: 0.85x at batch 8): the rounded weights are then stored as float32 and run by
+    // the float32 kernels, which compute the same numbers (widening is exact).
+    const int64_t f32_bytes = (1 + D + H) * gate_cols(H, G) * 4;
+    if (f32_bytes <= cache_l2_bytes()) {
+      rr = round_weights(ct, recurrent, H * G * H);
+      recurrent = rr.data();
+      if (round_w) {
+        rk = round_weights(ct, kernel, D * G * H);
+        kernel = rk.data();
+      }
+      lowp = false;
+    }
+  }
+  desc_.ct = lowp ? ct : ComputeType::Float32;
+  if (lowp) {
+    if (round_w)
+      lw_ = pack_panels_lowp(ct, kernel, D, H, G, 0, G);
+    else
+      W_ = pack_panels(kernel, D, H, G, 0, G);
+    if (opt.kind == CellKind::GRU && !opt.reset_after) {
+      lu_ = pack_panels_lowp(ct, recurrent, H, H, G, 0, 2);
+      lu2_ = pack_panels_lowp(ct, recurrent, H, H, G, 2, 1);
+    } else {
+      lu_ = pack_panels_lowp(ct, recurrent, H, H, G, 0, G);
+    }
+    desc_.W = W_.size() ? W_.data() : nullptr;
+    if (lw_.bytes) desc_.lw = lw_.view();
+    desc_.lu = lu_.view();
+    if (lu2_.bytes) desc_.lu2 = lu2_.view();
+    desc_.bias_x = bx_.data();
+    desc_.bias_h = bh_.size() ? bh_.data() : nullptr;
+    ubytes_ = lu_.bytes + lu2_.bytes;
+    return;
+  }
+  W_ = pack_panels(kernel, D, H, G, 0, G);
   if (opt.kind == CellKind::GRU && !opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, 2);
     U2_ = pack_panels(recurrent, H, H, G, 2, 1);
@@ -70,7 +116,7 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
     U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
   if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes) Us_ = stacked();
-  if (gru_ra) bh_ = pack_bias(bias ? bias + G * H : nullptr, H, G);
+  ubytes_ = static_cast<int64_t>(U_.size() + U2_.size()) * 4;
   desc_.W = W_.data();
   desc_.bias_x = bx_.data();
   desc_.U = U_.data();
@@ -95,6 +141,12 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   const int64_t ystep = opt_.return_sequences ? T * H : H;
 
   const bool staged = is_rowwise(opt_.act) || is_rowwise(opt_.rec_act);
+  // int8: each team member's work area for quantizing the rows of its GEMMs (at most
+  // max(rows, timesteps projected at once) rows of max(D, H) values).
+  const bool int8 = desc_.ct == ComputeType::Int8;
+  auto qwork_bytes = [&](int64_t nb, int64_t tc, int members) {
+    return int8 ? members * round_up(qgemm_work_bytes(std::max(nb, tc), std::max(D, H)), 64) : 0;
+  };
   auto args = [&](int64_t b0, int64_t nb, int64_t tc, float* scratch) {
     RunArgs a{};
     a.B = nb;
@@ -114,6 +166,7 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     a.scratch = scratch;
     a.tchunk = tc;
     a.l2_bytes = cache_l2_bytes();
+    a.qgemm = int8 ? int8_kernel() : nullptr;
     a.team = 1;
     return a;
   };
@@ -141,13 +194,17 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
   // Recurrent weights larger than one core's L2 would stream from memory into both cores
   // every step if each core took its own rows; a team streams each core's half only,
   // whatever the batch (the kernel then blocks rows so each half is read once per block).
-  const bool u_big = static_cast<int64_t>(U_.size() + U2_.size()) * 4 > cache_l2_bytes();
+  const bool u_big = ubytes_ > cache_l2_bytes();
   if ((chunks == 1 || u_big) && team > 1 && !staged && flops(B, 1) >= kTeamMinStepFlops &&
       flops(B, T) >= kTeamMinFlops) {
     const int64_t tc = chunk_steps(desc_, B);
     AlignedBuffer scratch(scratch_floats(desc_, B, tc), /*zero=*/false);
+    AlignedBuffer qwork;
+    if (int8) qwork = AlignedBuffer(qwork_bytes(B, tc, team) / 4, /*zero=*/false);
     SpinBarrier barrier(team);
     RunArgs a = args(0, B, tc, scratch.data());
+    a.qwork = int8 ? reinterpret_cast<uint8_t*>(qwork.data()) : nullptr;
+    a.qwork_bytes = qwork_bytes(B, tc, team);
     a.team = team;
     a.sync = [](void* b, int rank) { static_cast<SpinBarrier*>(b)->wait(rank); };
     a.sync_ctx = &barrier;
@@ -166,7 +223,12 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     const LayerDesc& d = sdesc_.XS && nb >= kStackedMinRows ? sdesc_ : desc_;
     const int64_t tc = chunk_steps(d, nb);
     AlignedBuffer scratch(scratch_floats(d, nb, tc), /*zero=*/false);
-    current_kernels().run(d, args(b0, nb, tc, scratch.data()));
+    AlignedBuffer qwork;
+    if (int8) qwork = AlignedBuffer(qwork_bytes(nb, tc, 1) / 4, /*zero=*/false);
+    RunArgs a = args(b0, nb, tc, scratch.data());
+    a.qwork = int8 ? reinterpret_cast<uint8_t*>(qwork.data()) : nullptr;
+    a.qwork_bytes = qwork_bytes(nb, tc, 1);
+    current_kernels().run(d, a);
   });
 }
 

@@ -32,12 +32,20 @@ extern const KernelTable kKernels_avx2;
 #ifdef PYRNN_HAVE_AVX512
 extern const KernelTable kKernels_avx512;
 #endif
+#ifdef PYRNN_HAVE_AVX512VNNI
+extern const QGemmFn kQGemm_avx512vnni;
+extern const QGemmFn kQGemm_avx2vnni;
+#endif
 
 namespace {
 
 struct Features {
   bool avx2_fma = false;
   bool avx512 = false;  // F + DQ + BW + VL, with OS support for ZMM state
+  bool avx512_vnni = false;
+  bool avx512_bf16 = false;
+  bool avx_vnni = false;
+  bool amx = false;  // AMX-TILE with AMX-INT8 and AMX-BF16 (reported; pyrnn does not use AMX)
 };
 
 #if defined(PYRNN_X86_MSVC)
@@ -74,6 +82,7 @@ Features detect() {
 #ifdef PYRNN_X86
   unsigned a, b, c, d;
   if (!get_cpuid(1, &a, &b, &c, &d)) return f;
+  const unsigned c1 = c;
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
@@ -82,8 +91,15 @@ Features detect() {
   if (!get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
   const bool avx2 = b & (1u << 5);
   const bool f512 = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
-  f.avx2_fma = ymm_state && avx2 && fma;
+  const bool f16c = c1 & (1u << 29);
+  f.avx2_fma = ymm_state && avx2 && fma && f16c;  // the avx2 tier's 16-bit weights use F16C
   f.avx512 = f.avx2_fma && zmm_state && f512 && dq && bw && vl;
+  f.avx512_vnni = f.avx512 && (c & (1u << 11));
+  f.amx = (d & (1u << 22)) && (d & (1u << 24)) && (d & (1u << 25));
+  if (get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avx_vnni = f.avx2_fma && (a & (1u << 4));
+    f.avx512_bf16 = f.avx512 && (a & (1u << 5));
+  }
 #endif
   return f;
 }
@@ -107,6 +123,7 @@ const KernelTable* table(Isa isa) {
 }
 
 std::atomic<int> g_isa{0};
+std::atomic<bool> g_vnni{true};
 
 const Isa kAll[] = {Isa::Generic, Isa::Avx2, Isa::Avx512};
 
@@ -158,6 +175,10 @@ std::string cpu_features() {
   std::string s;
   s += features().avx2_fma ? "avx2 fma" : "no-avx2";
   s += features().avx512 ? " avx512f/dq/bw/vl" : " no-avx512";
+  if (features().avx512_vnni) s += " avx512_vnni";
+  if (features().avx512_bf16) s += " avx512_bf16";
+  if (features().avx_vnni) s += " avx_vnni";
+  if (features().amx) s += " amx";
   return s;
 #endif
 }
@@ -181,6 +202,50 @@ void set_isa(Isa isa) {
 Isa current_isa() { return static_cast<Isa>(g_isa.load()); }
 
 const KernelTable& current_kernels() { return *table(current_isa()); }
+
+bool vnni_available() {
+#ifdef PYRNN_HAVE_AVX512VNNI
+  return current_isa() == Isa::Avx512 ? features().avx512_vnni : current_isa() == Isa::Avx2 && features().avx_vnni;
+#else
+  return false;
+#endif
+}
+
+void set_vnni_enabled(bool on) { g_vnni.store(on); }
+
+QGemmFn int8_kernel() {
+#ifdef PYRNN_HAVE_AVX512VNNI
+  if (current_isa() == Isa::Avx512 && features().avx512_vnni && g_vnni.load()) return kQGemm_avx512vnni;
+  if (current_isa() == Isa::Avx2 && features().avx_vnni && g_vnni.load()) return kQGemm_avx2vnni;
+#endif
+  return current_kernels().qgemm;
+}
+
+std::string compute_type_info(ComputeType ct) {
+  const Isa isa = current_isa();
+  const std::string tier = isa_name(isa);
+  switch (ct) {
+    case ComputeType::Float32: return tier + ": float32 FMA (Keras-exact)";
+    case ComputeType::BFloat16:
+      if (isa == Isa::Generic)
+        return tier + ": bfloat16 weights widened to float32 (portable code), float32 arithmetic";
+      return tier + ": bfloat16 weights widened to float32 in registers (shift), float32 FMA";
+    case ComputeType::Float16:
+      if (isa == Isa::Generic)
+        return tier + ": float16 weights widened to float32 (scalar conversion), float32 arithmetic";
+      return tier + ": float16 weights widened in registers (" + (isa == Isa::Avx512 ? "vcvtph2ps zmm" : "F16C") +
+             "), float32 FMA";
+    case ComputeType::Int8:
+      if (int8_kernel() != current_kernels().qgemm)
+        return tier + (isa == Isa::Avx512 ? ": int8 dot products with AVX512_VNNI (vpdpbusd zmm)"
+                                          : ": int8 dot products with AVX-VNNI (vpdpbusd ymm)");
+      if (isa == Isa::Avx512) return tier + ": int8 dot products with vpmaddubsw + vpmaddwd (no AVX512_VNNI)";
+      if (isa == Isa::Avx2) return tier + ": int8 dot products with vpmaddubsw + vpmaddwd (no AVX-VNNI)";
+      return tier + ": int8 dot products in portable integer code";
+    case ComputeType::kCount: break;
+  }
+  return tier;
+}
 
 void init_isa_from_env() {
   const char* env = std::getenv("PYRNN_ISA");

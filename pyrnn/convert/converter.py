@@ -2,7 +2,8 @@
 
 The :class:`Converter` is the context every layer emitter works in: the plan being
 built, the Keras dialect (``keras_major``), the mode ("predict", or "stream" where
-recurrent layers on the time axis carry their states between calls), the states the
+recurrent layers on the time axis carry their states between calls), the compute type
+of the recurrent layers (``compute_type``; every other op is float32), the states the
 plan carries, and the checks and messages every layer shares. It knows no layer
 class: :meth:`Converter.apply` looks the class up in the registry. Walking a model's
 graph (Sequential or Functional) is ``graph.py``'s job.
@@ -40,11 +41,12 @@ class ConvertedModel:
     ops: List[OpInfo] = field(default_factory=list)  # per native op: its layer and kind (profiles)
 
 
-def convert_model(source: ModelSource, mode: str = "predict") -> ConvertedModel:
+def convert_model(source: ModelSource, mode: str = "predict", compute_type: str = "float32") -> ConvertedModel:
     """Converts a model: raises UnsupportedLayerError listing every unsupported layer
-    and option, ModelFormatError for configs or weights that do not fit, and in
-    "stream" mode StreamError for a layer that needs the whole sequence."""
-    cv = Converter(source, mode)
+    and option, ModelFormatError for configs or weights that do not fit, in "stream"
+    mode StreamError for a layer that needs the whole sequence, and ComputeTypeError
+    (a ValueError) for a recurrent layer whose weights ``compute_type`` cannot hold."""
+    cv = Converter(source, mode, compute_type)
     inputs, outputs, in_names, out_names = cv.build()
     return ConvertedModel(cv.plan.graph, inputs, outputs, in_names, out_names, cv.states, cv.rows, cv.id_inputs,
                           cv.plan.ops)
@@ -53,9 +55,10 @@ def convert_model(source: ModelSource, mode: str = "predict") -> ConvertedModel:
 class Converter:
     """The state of one conversion and the helpers layer emitters share."""
 
-    def __init__(self, source: ModelSource, mode: str = "predict") -> None:
+    def __init__(self, source: ModelSource, mode: str = "predict", compute_type: str = "float32") -> None:
         self.source = source
         self.mode = mode  # "predict", or "stream": every forward RNN on the time axis carries its state
+        self.compute_type = compute_type  # canonical; the recurrent layers' arithmetic (pyrnn/_compute.py)
         self.states: List[CarriedState] = []
         self.keras_major = source.keras_major
         self.plan = Plan()

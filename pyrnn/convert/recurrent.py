@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .._compute import ComputeTypeError
 from .._recurrent import KINDS, NativeRecurrent, native_from_config
 from ..errors import ModelFormatError
 from ..keras_config import RNN_CLASSES, check_rnn_config, config_int, dtype_name, layer_config
@@ -49,11 +50,15 @@ def _check(q: SupportQuery) -> List[str]:
 def native_layer(cv: Converter, layer: KerasLayer, cfg: Dict[str, Any], cls: str, weights: List[np.ndarray],
                  role: str) -> NativeRecurrent:
     """The native layer for one direction of ``layer``, built once per conversion (a
-    layer called several times in a functional graph shares it)."""
+    layer called several times in a functional graph shares it), computing in the
+    conversion's compute type."""
     key = (id(layer.cfg), role)  # config dicts live as long as the conversion
     if key not in cv.native_layers:
         try:
-            cv.native_layers[key] = native_from_config(KINDS[cls], dict(cfg, stateful=False), weights, cv.keras_major)
+            cv.native_layers[key] = native_from_config(KINDS[cls], dict(cfg, stateful=False), weights, cv.keras_major,
+                                                       cv.compute_type)
+        except ComputeTypeError as exc:  # the file is fine; the compute type cannot run it
+            raise ComputeTypeError(f"{cv.source.name}: {layer.owner}: {exc}") from None
         except (ValueError, TypeError) as exc:
             raise ModelFormatError(f"{cv.source.name}: {layer.owner}: {exc}") from None
     return cv.native_layers[key]

@@ -202,3 +202,13 @@ def test_torch_models_keep_their_layout(client):
     np.testing.assert_array_equal(restored(xt), seq_first.predict(xt))
     with pytest.raises(ValueError, match="batch_first=False, return_state=False"):
         pyrnn.dask.predict(seq_first, da.from_array(xt))
+
+
+def test_compute_type_reaches_the_workers(client, demo):
+    x = _x(120, seed=4)
+    int8 = pyrnn.load(DEMO, compute_type="int8")
+    dx = da.from_array(x, chunks=(50, 24, 1))
+    np.testing.assert_array_equal(pyrnn.dask.predict(DEMO, dx, compute_type="int8").compute(), int8.predict(x))
+    np.testing.assert_array_equal(pyrnn.dask.predict(int8, dx).compute(), int8.predict(x))
+    with pytest.raises(ValueError, match="computes in float32, not int8"):
+        pyrnn.dask.predict(demo, dx, compute_type="int8")

@@ -206,3 +206,18 @@ def test_torch_models():
     np.testing.assert_array_equal(ps.RNNRegressor(model).predict(x)[:, -4:], y)
     with pytest.raises(ValueError, match="batch_first=False, return_state=False"):
         ps.RNNRegressor(pyrnn.from_torch(torch.nn.LSTM(1, 4))).predict(x)
+
+
+def test_compute_type_for_a_path(demo):
+    """compute_type is an estimator parameter: a path loads in it; a model keeps its own."""
+    x = np.random.default_rng(3).normal(size=(20, 24, 1)).astype(np.float32)
+    est = ps.RNNRegressor(DEMO, compute_type="int8")
+    assert est.get_params()["compute_type"] == "int8" and clone(est).compute_type == "int8"
+    int8 = pyrnn.load(DEMO, compute_type="int8")
+    np.testing.assert_array_equal(est.predict(x), int8.predict(x)[:, 0])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(x), int8.predict(x)[:, 0])
+    est.set_params(compute_type=None)  # the cached model follows the parameter
+    np.testing.assert_array_equal(est.predict(x), demo.predict(x)[:, 0])
+    np.testing.assert_array_equal(ps.RNNRegressor(int8).predict(x), int8.predict(x)[:, 0])
+    with pytest.raises(ValueError, match="RNNClassifier: model .* computes in float32, not bfloat16"):
+        ps.RNNClassifier(demo, compute_type="bf16").predict(x)

@@ -202,3 +202,22 @@ def test_importing_pyrnn_does_not_import_torch(tmp_path):
 def test_report_max_error():
     """Prints the largest parity error the tests above measured (run with -s to see it)."""
     print(f"\nfrom_torch: max relative parity error {MAX_ERR['value']:.3g}")
+
+
+
+@pytest.mark.parametrize("ctype", ["bfloat16", "int8"])
+def test_compute_type(ctype):
+    """A reduced compute type reaches every converted layer (stacked, Bidirectional) and
+    survives pickling; bfloat16 matches the oracle with rounded weights."""
+    module = make("GRU", 2, True, True, True, None, 17)
+    model = pyrnn.from_torch(module, compute_type=ctype)
+    assert model.compute_type == ctype and f"compute_type {ctype!r}" in repr(model)
+    x = inputs(True)
+    y = model.predict(x)
+    assert 1e-4 < rel_err(y, pyrnn.from_torch(module).predict(x)) < 5e-2
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(x), y)
+    if ctype == "bfloat16":
+        single = pyrnn.from_torch(make("LSTM", 1, False, True, True, None, 33), compute_type=ctype)
+        weights = [w for _, w in single._source.weights["lstm_l0"]]
+        ref = oracle.rnn("LSTM", x, *weights, return_sequences=True, compute_type=ctype)
+        assert rel_err(single.predict(x), ref) <= TOL

@@ -38,8 +38,8 @@ SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", 
 # TF-free: the float64 oracle parity suite (all cells, masks, go_backwards, bidirectional, every ISA
 # tier through the `isa` fixture, hypothesis shapes), bad input, threads/ISA (incl. PYRNN_ISA in
 # subprocesses and fork) and whole-model checks on the shipped demo model.
-CORE_SUITES = ["layers/test_oracle_parity.py", "layers/test_bad_input.py", "reliability/test_threads_and_isa.py",
-               "_sanitized_run.py"]
+CORE_SUITES = ["layers/test_oracle_parity.py", "layers/test_compute_types.py", "layers/test_bad_input.py",
+               "reliability/test_threads_and_isa.py", "_sanitized_run.py"]
 # Need TensorFlow/Keras to build the models they load: Keras parity, the model zoo (loader, native
 # graph, CLI), streaming/stateful models, loader errors, from_keras, and out= / the call floor.
 # Not test_fuzz_files.py: its loader sandbox sets RLIMIT_AS = 4 GiB, and an ASan process (terabytes of

@@ -30,7 +30,16 @@ bi = pyrnn.Bidirectional(pyrnn.LSTM(kernel, recurrent, bias),
                          pyrnn.LSTM(kernel, recurrent, bias, go_backwards=True), merge_mode="concat")
 both = bi(x)
 
+reduced: pyrnn.Model = pyrnn.load("model.keras", compute_type="bfloat16")
+kind: str = reduced.compute_type
+names: tuple[str, ...] = pyrnn.COMPUTE_TYPES
+int8_lstm: pyrnn.LSTM = pyrnn.LSTM(kernel, recurrent, bias, compute_type="int8")
+half_gru: pyrnn.GRU = pyrnn.GRU.from_config({"units": 50}, [kernel[:, :150], recurrent[:, :150]],
+                                            compute_type=np.float16)
+bi_kind: str = bi.compute_type
+
 predictor: pyrnn.BatchPredictor = pyrnn.BatchPredictor("model.keras", batch_size=4096, num_threads=1)
+int8_predictor = pyrnn.BatchPredictor("model.keras", compute_type="int8")
 batch_out = predictor(x)
 y = model.predict(x, batch_size=64, verbose=1)
 
@@ -57,5 +66,7 @@ as_json = profile.to_dict()
 
 def from_torch_usage(module: object) -> None:
     converted: pyrnn.TorchModel = pyrnn.from_torch(module, return_state=True)
+    quantized: pyrnn.TorchModel = pyrnn.from_torch(module, compute_type="int8")
     output, h_n = converted.predict(x)
+    quantized.summary()
     converted.summary()

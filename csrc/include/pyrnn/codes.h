@@ -75,6 +75,10 @@ enum class ParamActKind : int32_t { Relu = 0, LeakyRelu, Elu, PRelu, kCount };
 // 1-D pooling.
 enum class PoolKind : int32_t { Max = 0, Avg = 1, kCount };
 
+// A recurrent layer's compute type: how its weights are stored and multiplied
+// (pyrnn/packing.h, kernels/gemm.h, kernels/qgemm.h). Float32 is Keras-exact.
+enum class ComputeType : int32_t { Float32 = 0, BFloat16, Float16, Int8, kCount };
+
 // 1-D convolution padding (TensorFlow's rules; pooling uses Valid and Same).
 enum class ConvPad : int32_t { Valid = 0, Same, Causal, kCount };
 

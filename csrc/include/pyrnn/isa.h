@@ -25,6 +25,15 @@ void set_isa(Isa isa);
 Isa current_isa();
 const KernelTable& current_kernels();
 
+// The int8 GEMM for the current tier: its VNNI build where the CPU has the tier's VNNI
+// (AVX512_VNNI for avx512, AVX-VNNI for avx2) unless set_vnni_enabled(false) (tests),
+// else the tier's own. vnni_available: whether the current tier has one.
+QGemmFn int8_kernel();
+bool vnni_available();
+void set_vnni_enabled(bool on);
+// How a compute type runs on the current tier, for show_config.
+std::string compute_type_info(ComputeType ct);
+
 // Picks the best supported tier, or the one PYRNN_ISA names (errors as parse_isa).
 void init_isa_from_env();
 

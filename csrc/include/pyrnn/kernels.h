@@ -34,6 +34,23 @@ constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 // whole aligned vectors. The last H % 16 units follow, gate by gate without padding
 // (G runs of H % 16 columns), rounded up to a whole panel: no gate is padded to 16
 // units, which keeps the weights small (LSTM(50): 13 panels instead of 16).
+// One weight matrix's panels in a reduced compute type (LayerDesc::ct): 16-bit panels
+// (bfloat16, float16) in the float layout, element for element; or int8 panels (see
+// kernels/qgemm.h) with per-column scales and compensations.
+struct LowpPanels {
+  const void* p;
+  const float* scale;   // int8: per packed column
+  const int32_t* comp;  // int8: per packed column, 64 x the column's weight sum
+};
+
+// int8 activations are coded q + kQZeroPoint, q in [-63, 63] (kernels/qgemm.h); packing
+// stores kQZeroPoint x each column's weight sum to take that offset back out.
+constexpr int kQZeroPoint = 64;
+
+// Bytes of an int8 GEMM's work area for M rows of K values: row scales, then the rows
+// quantized (kernels/qgemm.h).
+static constexpr int64_t qgemm_work_bytes(int64_t M, int64_t K) { return M * 4 + 64 + M * ((K + 3) / 4 * 4); }
+
 struct LayerDesc {
   CellKind kind;
   int32_t D;         // input features
@@ -57,7 +74,17 @@ struct LayerDesc {
   const float* U;       // recurrent panels (Z/16, or Zh/16 for GRU, of (XS + H) x 16)
   const float* U2;      // GRU reset_after=False: the candidate part (Hp/16 panels of H x 16)
   const float* bias_h;  // GRU reset_after=True: recurrent bias, Z floats
+  // Reduced compute types: W, U and U2 in that type (lw, lu, lu2), XS = 0; the float
+  // pointers above are then unused (biases stay float32).
+  ComputeType ct;
+  LowpPanels lw, lu, lu2;
 };
+
+// C[M, npan*16] (+)= A[M, K] @ P for int8 panels (kernels/qgemm.h), A quantized per row
+// into `work` (qgemm_work_bytes(M, K) bytes, 64-byte aligned).
+using QGemmFn = void (*)(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const int8_t* P,
+                         const float* scale, const int32_t* comp, float* C, int64_t ldc, bool weights_outer,
+                         uint8_t* work);
 
 struct RunArgs {
   int64_t B;
@@ -81,6 +108,11 @@ struct RunArgs {
   // (blocks of 16; the last member also takes the H % 16 tail): its gate columns of
   // every GEMM, its gate math and its outputs, with sync(sync_ctx) as the barrier
   // between steps. All members get the same arguments except `rank`; scratch is shared.
+  // int8 layers: the int8 GEMM to use (the tier's own, or a VNNI build of it), and
+  // qwork_bytes of 64-byte aligned work area, split evenly between the team's members.
+  QGemmFn qgemm;
+  uint8_t* qwork;
+  int64_t qwork_bytes;
   int team;  // 1: alone (then sync is unused)
   int rank;
   void (*sync)(void* ctx, int rank);
@@ -100,6 +132,7 @@ struct KernelTable {
   RunFn run;
   ActFn activation;  // the kernels' own activation on rows of n values
   GemmFn gemm;       // dense layers and convolutions of the model graph
+  QGemmFn qgemm;     // int8 layers
 };
 
 }  // namespace pyrnn

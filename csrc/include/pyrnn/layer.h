@@ -9,6 +9,7 @@
 #include "pyrnn/buffer.h"
 #include "pyrnn/codes.h"
 #include "pyrnn/kernels.h"
+#include "pyrnn/packing.h"
 
 namespace pyrnn {
 
@@ -20,6 +21,7 @@ struct LayerOptions {
   bool go_backwards = false;
   bool return_sequences = false;
   bool zero_output_for_mask = false;
+  ComputeType compute_type = ComputeType::Float32;  // how the weights are stored and multiplied
 };
 
 // Outputs of one call: y is (B, T, H) or (B, H); c is only filled for LSTM.
@@ -55,6 +57,8 @@ class RecurrentLayer {
   LayerOptions opt_;
   LayerDesc desc_{};
   AlignedBuffer W_, U_, U2_, bx_, bh_;
+  LowpWeights lw_, lu_, lu2_;  // reduced compute types (W_, U_, U2_ then stay empty)
+  int64_t ubytes_ = 0;         // recurrent weight bytes, in whichever form
   // LSTM inputs wider than kFoldInputs: the stacked form too, for a thread's block of at
   // least kStackedMinRows rows (sdesc_.XS > 0 when there is one).
   LayerDesc sdesc_{};
