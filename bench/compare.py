@@ -494,6 +494,12 @@ def cpu_busy() -> tuple:
     return busy, t.user + t.system
 
 
+def others_share(busy: float, own: float, wall: float) -> float:
+    """The share of all CPUs that other processes used over `wall` seconds, from the
+    machine's and this process's CPU-second deltas (10 ms ticks: coarse for short spans)."""
+    return max(0.0, busy - own) / (max(wall, 1e-9) * (os.cpu_count() or 1))
+
+
 def lowp_targets(name: str, b: int, ct: str, t: float, t32: float, peer_t: Optional[float]) -> str:
     """The issue's reduced-precision targets for this cell, met or missed (ratios from one run)."""
     out = []
@@ -624,24 +630,31 @@ def main_lowp(args, names: List[str], batches: List[int], rounds: int, budget: f
             base = runners["pyrnn float32"](x)
             delta = {ct: float(np.max(np.abs(runners[f"pyrnn {ct}"](x) - base)))
                      for ct in cts[1:] if f"pyrnn {ct}" in runners}
+            busy_b, own_b, wall_b = *cpu_busy(), time.perf_counter()
             med = measure(runners, x, rounds, budget)
+            busy_e, own_e, wall_e = *cpu_busy(), time.perf_counter()
+            med["others"] = others_share(busy_e - busy_b, own_e - own_b, wall_e - wall_b)
             rows.append((name, b, med, delta))
             for k, v in med.items():
-                series.setdefault(name, {}).setdefault(k, []).append((b, v))
-            line = " | ".join(f"{k} {fmt(v)}" for k, v in med.items())
+                if k != "others":
+                    series.setdefault(name, {}).setdefault(k, []).append((b, v))
+            line = " | ".join(f"{k} {fmt(v)}" for k, v in med.items() if k != "others")
+            line += f" | others {100 * med['others']:.0f}%"
             ratios = " | ".join(f"{ct} {med['pyrnn float32'] / med[f'pyrnn {ct}']:.2f}x f32 (|Δ| {d:.1e})"
                                 for ct, d in delta.items())
             print(f"{describe(name)} B={b}: {line}" + (f" || {ratios}" if ratios else ""), flush=True)
     busy1, own1, wall1 = *cpu_busy(), time.perf_counter()
-    others = max(0.0, (busy1 - busy0) - (own1 - own0)) / ((wall1 - wall0) * (os.cpu_count() or 1))
+    others = others_share(busy1 - busy0, own1 - own0, wall1 - wall0)
     os.makedirs(args.out, exist_ok=True)
     cols = [c for c in LOWP_COLS if any(c in med for _, _, med, _ in rows)]
     lines = [f"Machine: {machine}. Medians of {rounds} interleaved rounds (all runners in one process, each "
              f"block started on an idle process). Other processes used {100 * others:.0f}% of the CPUs during "
-             "the run.", ""] + header + ["", "Latency per call:", "",
-             "| model | batch | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+             "the run (per row: the others' CPU column; a row with much is noisy).", ""] + header + [
+             "", "Latency per call:", "",
+             "| model | batch | " + " | ".join(cols) + " | others' CPU |", "|---|---|" + "---|" * (len(cols) + 1)]
     for name, b, med, _ in rows:
-        lines.append(f"| {describe(name)} | {b} | " + " | ".join(fmt(med.get(c)) for c in cols) + " |")
+        lines.append(f"| {describe(name)} | {b} | " + " | ".join(fmt(med.get(c)) for c in cols)
+                     + f" | {100 * med['others']:.0f}% |")
     lines += ["", "Each pyrnn compute type: speed-up over pyrnn float32, over the best peer of its precision class "
               "(bfloat16: OpenVINO bf16; float16: OpenVINO f16 and bf16; int8: PyTorch dynamic int8 and ORT "
               "dynamic int8), the largest |difference| from pyrnn float32 on the timed input, and the issue's "
