@@ -10,6 +10,15 @@
 #define PYRNN_VBYTES 64
 #include "kernels/qgemm.h"
 
+// pyrnn asks only Linux for the tile state (pyrnn/platform.h), so elsewhere this kernel is
+// never chosen; on Windows it is not even compiled with tiles: GCC's <amxtileintrin.h>
+// passes the stride as `long`, 32 bits there, which the assembler rejects as an index.
+#if defined(_WIN32)
+namespace pyrnn {
+extern const QGemmFn kQGemm_avx512amx = &avx512amx::qgemm;
+}  // namespace pyrnn
+#else
+
 namespace pyrnn {
 namespace avx512amx {
 namespace {
@@ -108,3 +117,4 @@ void qgemm_amx(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int
 
 extern const QGemmFn kQGemm_avx512amx = &avx512amx::qgemm_amx;
 }  // namespace pyrnn
+#endif  // !_WIN32
