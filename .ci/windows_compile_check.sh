@@ -32,7 +32,9 @@ compile csrc/kernels/avx2.cc "${AVX2[@]}"
 compile csrc/kernels/avx2vnni.cc "${AVX2[@]}" -mavxvnni
 compile csrc/kernels/avx512.cc "${AVX512[@]}"
 compile csrc/kernels/avx512vnni.cc "${AVX512[@]}" -mavx512vnni
-srcs+=(csrc/kernels/avx2.cc csrc/kernels/avx2vnni.cc csrc/kernels/avx512.cc csrc/kernels/avx512vnni.cc)
+compile csrc/kernels/avx512amx.cc "${AVX512[@]}" -mavx512vnni -mamx-tile -mamx-int8
+srcs+=(csrc/kernels/avx2.cc csrc/kernels/avx2vnni.cc csrc/kernels/avx512.cc csrc/kernels/avx512vnni.cc
+  csrc/kernels/avx512amx.cc)
 n=$(ls "$OUT"/*.o | wc -l)
 [[ $n -eq ${#srcs[@]} ]] || { echo "windows_compile_check: $n of ${#srcs[@]} objects built"; exit 1; }
 # Everything but the bindings links into a DLL (no undefined symbols allowed).

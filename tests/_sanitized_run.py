@@ -219,19 +219,24 @@ def test_reduced_compute_types_odd_sizes(isa, compute_type, vnni):
             b = rng.normal(0, 0.1, bias_shape).astype(np.float32)
             layer = _core.RecurrentLayer(kind, _core.Act.tanh, _core.Act.sigmoid, reset_after, False, True, False, W, U,
                                          b, compute_type=ct)
-            x = rng.normal(size=(9, 12, D)).astype(np.float32)
+            x = rng.normal(size=(41, 12, D)).astype(np.float32)  # AMX: blocks of 32 rows and the rest
             outs = []
             for n in (1, 2):
                 pyrnn.set_num_threads(n)
                 outs.append(layer.run(x, None, None, None)[0])
             assert np.isfinite(outs[0]).all()
             np.testing.assert_array_equal(outs[1], outs[0])
-            for i in (0, 4, 8):
+            for i in (0, 4, 8, 35, 40):
                 np.testing.assert_array_equal(layer.run(x[i:i + 1], None, None, None)[0][0], outs[0][i])
                 pyrnn.set_num_threads(1)
                 np.testing.assert_array_equal(layer.run(x[i:i + 1], None, None, None)[0][0], outs[0][i])
                 pyrnn.set_num_threads(2)
             assert layer.run(x[:0], None, None, None)[0].shape == (0, 12, H)
+            if compute_type == "int8" and _core.amx_available():  # AMX tiles or not: the same bits
+                _core._set_amx(False)
+                np.testing.assert_array_equal(layer.run(x, None, None, None)[0], outs[0])
+                _core._set_amx(True)
     finally:
         pyrnn.set_num_threads(previous)
         _core._set_vnni(True)
+        _core._set_amx(True)

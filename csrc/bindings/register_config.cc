@@ -60,6 +60,9 @@ void register_config(py::module_& m) {
       "(name, how it runs on the current tier) for every compute type.");
   m.def("_set_vnni", &set_vnni_enabled, py::arg("enabled"),
         "Tests: let the avx512 tier's int8 GEMM use AVX512_VNNI where the CPU has it (default), or not.");
+  m.def("_set_amx", &set_amx_enabled, py::arg("enabled"),
+        "Tests: let the avx512 tier's int8 GEMM use AMX tiles where the CPU and OS allow it (default), or not.");
+  m.def("amx_available", &amx_available, "Whether int8 can use AMX-INT8 tiles here (avx512 tier, CPU and OS).");
   m.def("vnni_available", &vnni_available, "Whether int8 can use AVX512_VNNI on this CPU (avx512 tier).");
   m.def("num_threads", &num_threads);
   m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),

@@ -91,7 +91,8 @@ PYRNN_INLINE vf ldw(const typename W::T* p) {
 #endif
   } else {  // float16
 #if defined(__AVX512F__) && PYRNN_VBYTES == 64
-    return (vf)_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return (vf)_mm512_maskz_cvtph_ps(0xFFFF,
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));  // maskz: as vmin
 #elif defined(__F16C__) && PYRNN_VBYTES == 32
     return (vf)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 #else

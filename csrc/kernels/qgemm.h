@@ -129,6 +129,14 @@ inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
   return amax / kQMax;
 }
 
+// VL outputs from their integer dot products: C (+)= float(acc - comp) * (s_a * s_w). Every
+// int8 kernel ends here, so a row's outputs do not depend on which kernel computed them.
+template <bool ACC>
+PYRNN_INLINE void dequant(float* C, vi acc, const int32_t* comp, float sa, const float* sw) {
+  const vf f = __builtin_convertvector(acc - ldi(comp), vf) * (splat(sa) * ld(sw));
+  st(C, ACC ? ld(C) + f : f);
+}
+
 // MR quantized rows (row stride ldq bytes, scales sa) times NP panels (panel stride
 // pstride bytes), into C's columns of those panels.
 template <int MR, int NP, bool ACC>
@@ -148,14 +156,11 @@ inline void qtile(int64_t Kq, const uint8_t* Aq, int64_t ldq, const float* sa, c
       for (int j = 0; j < NP * PV; ++j) acc[r][j] = qdot(acc[r][j], a, w[j]);
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    const vf s = splat(sa[r]);
+  for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NP * PV; ++j) {
       const int64_t c = j * VL;  // panel j / PV, vector j % PV: columns are contiguous
-      const vf f = __builtin_convertvector(acc[r][j] - ldi(comp + c), vf) * (s * ld(sw + c));
-      st(C + r * ldc + c, ACC ? ld(C + r * ldc + c) + f : f);
+      dequant<ACC>(C + r * ldc + c, acc[r][j], comp + c, sa[r], sw + c);
     }
-  }
 }
 
 // All npan panels for MR rows: whole tiles, then the rest in groups of 4, 2 and 1.
@@ -189,25 +194,33 @@ void qgemm_rows(int64_t M, int64_t npan, int64_t Kq, const uint8_t* Aq, int64_t 
   for (; m < M; ++m) qrows<1, ACC>(npan, Kq, Aq + m * ldq, ldq, sa + m, P, sw, comp, C + m * ldc, ldc);
 }
 
+using QRowsFn = void (*)(int64_t M, int64_t npan, int64_t Kq, const uint8_t* Aq, int64_t ldq, const float* sa,
+                         const int8_t* P, const float* sw, const int32_t* comp, float* C, int64_t ldc);
+
 // C[M, npan*16] (+)= A[M, K] @ P, P int8 panels with column scales sw and compensation
-// comp (64 x the column's weight sum). work: qgemm_work_bytes(M, K) bytes, 64-byte
-// aligned. weights_outer: panels in groups of 8 for all rows before the next group (for
-// weights beyond the cache); the results are the same either way.
-void qgemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const int8_t* P, const float* sw,
-           const int32_t* comp, float* C, int64_t ldc, bool weights_outer, uint8_t* work) {
+// comp (64 x the column's weight sum), the quantized rows multiplied by `rows`. work:
+// qgemm_work_bytes(M, K) bytes, 64-byte aligned. weights_outer: panels in groups of 8 for
+// all rows before the next group (for weights beyond the cache); the same results.
+inline void qgemm_with(QRowsFn rows, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const int8_t* P,
+                       const float* sw, const int32_t* comp, float* C, int64_t ldc, bool weights_outer, uint8_t* work) {
   const int64_t Kq = (K + 3) / 4, ldq = qrow_bytes(K);
   float* sa = reinterpret_cast<float*>(work);
   uint8_t* q = work + (M * 4 + 63) / 64 * 64;
   for (int64_t m = 0; m < M; ++m) sa[m] = quantize_row(A + m * lda, K, q + m * ldq);
-  auto* f = acc ? &qgemm_rows<true> : &qgemm_rows<false>;
   if (!weights_outer) {
-    f(M, npan, Kq, q, ldq, sa, P, sw, comp, C, ldc);
+    rows(M, npan, Kq, q, ldq, sa, P, sw, comp, C, ldc);
     return;
   }
   for (int64_t p0 = 0; p0 < npan; p0 += 8) {
     const int64_t np = npan - p0 < 8 ? npan - p0 : 8;
-    f(M, np, Kq, q, ldq, sa, P + p0 * Kq * 64, sw + p0 * kPanel, comp + p0 * kPanel, C + p0 * kPanel, ldc);
+    rows(M, np, Kq, q, ldq, sa, P + p0 * Kq * 64, sw + p0 * kPanel, comp + p0 * kPanel, C + p0 * kPanel, ldc);
   }
+}
+
+inline void qgemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const int8_t* P,
+                  const float* sw, const int32_t* comp, float* C, int64_t ldc, bool weights_outer, uint8_t* work) {
+  qgemm_with(acc ? &qgemm_rows<true> : &qgemm_rows<false>, M, npan, K, A, lda, P, sw, comp, C, ldc, weights_outer,
+             work);
 }
 
 }  // namespace

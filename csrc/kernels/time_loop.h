@@ -75,6 +75,7 @@ void run(const LayerDesc& L, const RunArgs& a) {
   const int64_t ubytes = (gru ? hnp * H + (L.reset_after ? 0 : unp * H) : znp * ku) * kPanel * wbytes;
   const bool big = ubytes > l2 / 2;
   int64_t rb = (big ? l2 / 2 / (4 * (ldz > ldh ? ldz : ldh)) : 4096 / ldz) / kMR * kMR;
+  if (rb < a.qrows) rb = a.qrows;  // int8 on AMX: whole 16-row tiles
   rb = rb < kMR ? kMR : (rb > B ? B : rb);
   const int64_t u0 = b0 * kPanel, u1 = mine_tail ? Hp : b1 * kPanel;  // state columns
   const int64_t o1 = u1 < H ? u1 : H;                                 // output units [u0, o1)

@@ -167,6 +167,7 @@ void RecurrentLayer::run(int64_t B, int64_t T, const float* x, const uint8_t* ma
     a.tchunk = tc;
     a.l2_bytes = cache_l2_bytes();
     a.qgemm = int8 ? int8_kernel() : nullptr;
+    a.qrows = int8 ? int8_block_rows() : 0;
     a.team = 1;
     return a;
   };

@@ -7,6 +7,8 @@
 
 #include "pyrnn/isa.h"
 
+#include "pyrnn/platform.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -35,6 +37,7 @@ extern const KernelTable kKernels_avx512;
 #ifdef PYRNN_HAVE_AVX512VNNI
 extern const QGemmFn kQGemm_avx512vnni;
 extern const QGemmFn kQGemm_avx2vnni;
+extern const QGemmFn kQGemm_avx512amx;
 #endif
 
 namespace {
@@ -45,7 +48,7 @@ struct Features {
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
   bool avx_vnni = false;
-  bool amx = false;  // AMX-TILE with AMX-INT8 and AMX-BF16 (reported; pyrnn does not use AMX)
+  bool amx = false;  // AMX-TILE with AMX-INT8 and AMX-BF16, tile state enabled in XCR0 (int8 uses AMX-INT8)
 };
 
 #if defined(PYRNN_X86_MSVC)
@@ -95,7 +98,8 @@ Features detect() {
   f.avx2_fma = ymm_state && avx2 && fma && f16c;  // the avx2 tier's 16-bit weights use F16C
   f.avx512 = f.avx2_fma && zmm_state && f512 && dq && bw && vl;
   f.avx512_vnni = f.avx512 && (c & (1u << 11));
-  f.amx = (d & (1u << 22)) && (d & (1u << 24)) && (d & (1u << 25));
+  f.amx = f.avx512_vnni && (d & (1u << 22)) && (d & (1u << 24)) && (d & (1u << 25)) &&
+          (xcr0 & 0x60000) == 0x60000;  // XTILECFG | XTILEDATA
   if (get_cpuid_count(7, 1, &a, &b, &c, &d)) {
     f.avx_vnni = f.avx2_fma && (a & (1u << 4));
     f.avx512_bf16 = f.avx512 && (a & (1u << 5));
@@ -124,6 +128,13 @@ const KernelTable* table(Isa isa) {
 
 std::atomic<int> g_isa{0};
 std::atomic<bool> g_vnni{true};
+std::atomic<bool> g_amx{true};
+
+// AMX needs the OS's permission, asked once, when int8 first wants it.
+bool amx_usable() {
+  static const bool ok = features().amx && request_amx_permission();
+  return ok;
+}
 
 const Isa kAll[] = {Isa::Generic, Isa::Avx2, Isa::Avx512};
 
@@ -212,13 +223,29 @@ bool vnni_available() {
 }
 
 void set_vnni_enabled(bool on) { g_vnni.store(on); }
+void set_amx_enabled(bool on) { g_amx.store(on); }
+bool amx_available() {
+#ifdef PYRNN_HAVE_AVX512VNNI
+  return current_isa() == Isa::Avx512 && amx_usable();
+#else
+  return false;
+#endif
+}
 
 QGemmFn int8_kernel() {
 #ifdef PYRNN_HAVE_AVX512VNNI
-  if (current_isa() == Isa::Avx512 && features().avx512_vnni && g_vnni.load()) return kQGemm_avx512vnni;
+  if (current_isa() == Isa::Avx512 && features().avx512_vnni && g_vnni.load())
+    return g_amx.load() && amx_usable() ? kQGemm_avx512amx : kQGemm_avx512vnni;
   if (current_isa() == Isa::Avx2 && features().avx_vnni && g_vnni.load()) return kQGemm_avx2vnni;
 #endif
   return current_kernels().qgemm;
+}
+
+int64_t int8_block_rows() {
+#ifdef PYRNN_HAVE_AVX512VNNI
+  if (int8_kernel() == kQGemm_avx512amx) return kAmxBlockRows;
+#endif
+  return 0;
 }
 
 std::string compute_type_info(ComputeType ct) {
@@ -236,6 +263,9 @@ std::string compute_type_info(ComputeType ct) {
       return tier + ": float16 weights widened in registers (" + (isa == Isa::Avx512 ? "vcvtph2ps zmm" : "F16C") +
              "), float32 FMA";
     case ComputeType::Int8:
+      if (int8_kernel() == kQGemm_avx512amx)
+        return tier +
+               ": int8 dot products with AMX-INT8 tiles (TDPBUSD) for blocks of 16 rows, AVX512_VNNI for the rest";
       if (int8_kernel() != current_kernels().qgemm)
         return tier + (isa == Isa::Avx512 ? ": int8 dot products with AVX512_VNNI (vpdpbusd zmm)"
                                           : ": int8 dot products with AVX-VNNI (vpdpbusd ymm)");

@@ -19,6 +19,9 @@
 #include <windows.h>  // GlobalMemoryStatusEx
 #else
 #include <unistd.h>  // getpid, sysconf
+#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
+#include <sys/syscall.h>  // SYS_arch_prctl
+#endif
 #if defined(__APPLE__)
 #include <sys/sysctl.h>  // sysctlbyname
 #include <sys/types.h>
@@ -143,6 +146,15 @@ const char* build_target() {
 #define PYRNN_ARCH "unknown-cpu"
 #endif
   return PYRNN_OS "-" PYRNN_ARCH;
+}
+
+bool request_amx_permission() {
+#if defined(__linux__) && defined(__x86_64__) && defined(SYS_arch_prctl)
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;  // <asm/prctl.h>, Linux 5.16+
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 }  // namespace pyrnn

@@ -361,27 +361,35 @@ def test_tiers_agree(ctype):
 
 @pytest.mark.skipif("avx512" not in TIERS or not _core.vnni_available(), reason="needs AVX512_VNNI")
 @pytest.mark.parametrize("kind,reset_after", KINDS, ids=KIND_IDS)
-def test_int8_with_and_without_vnni_give_the_same_bits(kind, reset_after):
-    """On the avx512 tier int8 uses vpdpbusd (AVX512_VNNI) where the CPU has it, else
-    vpmaddubsw + vpmaddwd: both sum the same integers exactly."""
+def test_int8_kernels_give_the_same_bits(kind, reset_after):
+    """On the avx512 tier int8 uses AMX tiles for blocks of 16 rows where the CPU and OS allow
+    it, vpdpbusd (AVX512_VNNI) where the CPU has it, else vpmaddubsw + vpmaddwd: all sum the
+    same integers exactly. 41 rows: AMX's blocks of 32 and 16 rows plus a rest."""
     rng = np.random.default_rng(10)
     w = make_weights(kind, 33, 50, rng, reset_after=reset_after)
-    x = rng.normal(size=(7, 15, 33)).astype(np.float32)
-    mask = make_mask("holes", 7, 15, rng)
+    x = rng.normal(size=(41, 15, 33)).astype(np.float32)
+    mask = make_mask("holes", 41, 15, rng)
     lyr = layer(kind, w, reset_after, return_sequences=True, return_state=True, compute_type="int8")
     previous = _core.current_isa()
     _core.set_isa("avx512")
+    runs = []
     try:
-        with_vnni = lyr(x, mask=mask)
+        if _core.amx_available():
+            assert "AMX" in dict(_core.compute_types())["int8"]
+            runs.append(lyr(x, mask=mask))
+            _core._set_amx(False)
         assert "vpdpbusd" in dict(_core.compute_types())["int8"]
+        runs.append(lyr(x, mask=mask))
         _core._set_vnni(False)
         assert "vpdpbusd" not in dict(_core.compute_types())["int8"]
-        without = lyr(x, mask=mask)
+        runs.append(lyr(x, mask=mask))
     finally:
         _core._set_vnni(True)
+        _core._set_amx(True)
         _core.set_isa(previous)
-    for a, b in zip(with_vnni, without):
-        np.testing.assert_array_equal(a, b)
+    for other in runs[1:]:
+        for a, b in zip(other, runs[0]):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_compute_types_describe_the_tier_in_use():

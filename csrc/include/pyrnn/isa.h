@@ -31,6 +31,14 @@ const KernelTable& current_kernels();
 QGemmFn int8_kernel();
 bool vnni_available();
 void set_vnni_enabled(bool on);
+// AMX-INT8 for int8 on the avx512 tier where the CPU and OS allow it (amx_available), unless
+// set_amx_enabled(false) (tests; the VNNI kernel then runs, with the same results).
+bool amx_available();
+void set_amx_enabled(bool on);
+// Rows an int8 layer's time loop should give each GEMM at least (RunArgs::qrows): AMX's
+// tiles take 16 rows at a time; 0 for kernels without such a need.
+constexpr int64_t kAmxBlockRows = 32;
+int64_t int8_block_rows();
 // How a compute type runs on the current tier, for show_config.
 std::string compute_type_info(ComputeType ct);
 

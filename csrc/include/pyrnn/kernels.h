@@ -111,6 +111,7 @@ struct RunArgs {
   // int8 layers: the int8 GEMM to use (the tier's own, or a VNNI build of it), and
   // qwork_bytes of 64-byte aligned work area, split evenly between the team's members.
   QGemmFn qgemm;
+  int64_t qrows;  // rows per block at least (AMX tiles), 0: the float32 blocking
   uint8_t* qwork;
   int64_t qwork_bytes;
   int team;  // 1: alone (then sync is unused)

@@ -9,9 +9,12 @@
 
 namespace pyrnn {
 
-int64_t process_id();                                  // changes in a forked child (Windows has no fork)
-int64_t physical_memory_bytes();                       // installed RAM, or 64 GiB when the OS does not say
-int64_t cache_l2_bytes();                              // one core's L2, read once (Linux sysfs), else 1 MiB
+int64_t process_id();             // changes in a forked child (Windows has no fork)
+int64_t physical_memory_bytes();  // installed RAM, or 64 GiB when the OS does not say
+int64_t cache_l2_bytes();         // one core's L2, read once (Linux sysfs), else 1 MiB
+// Asks the OS to let this process use AMX tile data (Linux: arch_prctl
+// ARCH_REQ_XCOMP_PERM); false where it refuses or where pyrnn does not ask (other OSes).
+bool request_amx_permission();
 void* aligned_malloc(size_t alignment, size_t bytes);  // bytes a multiple of alignment
 void aligned_free(void* p);                            // for aligned_malloc's blocks only
 const char* build_compiler();  // e.g. "GCC 12.2.0", "Clang 18.1.8", "clang-cl 18.1.8 (MSVC 19.40)"
