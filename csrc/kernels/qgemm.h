@@ -110,8 +110,8 @@ inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
 #if defined(__AVX512F__) && PYRNN_VBYTES == 64
   const __m512i zp = _mm512_set1_epi32(kQZero);
   for (; k + 16 <= K; k += 16) {
-    const __m512i c =
-        _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(a + k), _mm512_set1_ps(inv))), zp);
+    const __m512i c = _mm512_add_epi32(
+        _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(_mm512_loadu_ps(a + k), _mm512_set1_ps(inv))), zp);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k),
                      _mm512_maskz_cvtepi32_epi8(0xFFFF, c));  // maskz: as vmin in vec.h
   }

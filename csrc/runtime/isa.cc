@@ -254,14 +254,14 @@ std::string compute_type_info(ComputeType ct) {
   switch (ct) {
     case ComputeType::Float32: return tier + ": float32 FMA (Keras-exact)";
     case ComputeType::BFloat16:
-      if (isa == Isa::Generic)
-        return tier + ": bfloat16 weights widened to float32 (portable code), float32 arithmetic";
-      return tier + ": bfloat16 weights widened to float32 in registers (shift), float32 FMA";
-    case ComputeType::Float16:
-      if (isa == Isa::Generic)
-        return tier + ": float16 weights widened to float32 (scalar conversion), float32 arithmetic";
-      return tier + ": float16 weights widened in registers (" + (isa == Isa::Avx512 ? "vcvtph2ps zmm" : "F16C") +
-             "), float32 FMA";
+    case ComputeType::Float16: {
+      const bool bf = ct == ComputeType::BFloat16;
+      const char* widen = isa == Isa::Generic ? (bf ? "portable code" : "scalar conversion")
+                          : isa == Isa::Avx2  ? (bf ? "vpshufb" : "F16C vcvtph2ps")
+                                              : (bf ? "vpermw" : "vcvtph2ps zmm");
+      return tier + (bf ? ": bfloat16" : ": float16") + " weights (kept widened when their float32 form fits the L2, " +
+             "else 16-bit, widened in registers by " + widen + "), float32 arithmetic";
+    }
     case ComputeType::Int8:
       if (int8_kernel() == kQGemm_avx512amx)
         return tier +
