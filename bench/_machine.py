@@ -21,9 +21,10 @@ def isa_from_argv(argv: Sequence[str]) -> Optional[str]:
 
 def apply_isa(argv: Sequence[str]) -> None:
     """Sets PYRNN_ISA from ``--isa``; on the AVX2 tier also restricts the peers to AVX2
-    (PyTorch's oneDNN, MKL and FBGEMM (its int8 kernels), numpy's OpenBLAS; ONNX Runtime's
-    MLAS, OpenVINO and TensorFlow have no such switch and keep their AVX-512/AMX kernels).
-    Call it before importing pyrnn or a peer."""
+    (PyTorch's oneDNN, MKL and FBGEMM (its int8 kernels), numpy's OpenBLAS; OpenVINO's CPU
+    plugin follows ONEDNN_MAX_CPU_ISA too, and then cannot build bf16/f16 RNNs; ONNX Runtime's
+    MLAS and TensorFlow have no such switch and keep their AVX-512 kernels). Call it before
+    importing pyrnn or a peer."""
     isa = isa_from_argv(argv)
     if isa:
         os.environ["PYRNN_ISA"] = isa

@@ -12,8 +12,9 @@ OpenVINO is reported in its own column: on this CPU it picks bf16 by itself, so 
 not an fp32 peer. Peers that are not installed are skipped. Writes
 bench/results/compare.md and bench/results/compare.png (latency against batch size), or
 compare-TIER.md/.png for a lower tier forced with --isa TIER (PYRNN_ISA): the tier in use is
-printed first and named in the table; with --isa avx2 PyTorch and numpy are restricted to
-AVX2 too.
+printed first and named in the table; with --isa avx2 PyTorch, numpy and OpenVINO are
+restricted to AVX2 too (OpenVINO then cannot build the bf16 RNN it picks by default: its
+column stays empty).
 
     python bench/compare.py --compute-types bfloat16,float16,int8 [--configs ...] [--batches ...]
 
@@ -469,6 +470,13 @@ LOWP_COLS = ["pyrnn float32", "pyrnn bfloat16", "pyrnn float16", "pyrnn int8",
 OV_HINTS = {"OpenVINO f32": "f32", "OpenVINO bf16": "bf16", "OpenVINO f16": "f16"}
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line: its first line that says something (OpenVINO's
+    start with "Exception from src/...")."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Exception from")]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
 def parse_compute_types(text: str) -> List[str]:
     """float32 (always: the baseline) and the reduced types named in `text`, canonical."""
     named = []
@@ -564,10 +572,12 @@ def main_lowp(args, names: List[str], batches: List[int], rounds: int, budget: f
         header.append("This CPU has neither AVX512_BF16 nor AMX-BF16: OpenVINO bf16 is not native here (the "
                       "precision read back says what it ran).")
     if tier == "avx2":
-        header.append("Tier avx2: pyrnn, PyTorch (oneDNN, FBGEMM's int8 kernels) and numpy are restricted to AVX2; "
-                      "OpenVINO and ONNX Runtime have no such switch and keep their AVX-512/AMX kernels, so "
-                      "OpenVINO bf16 runs natively on AVX512_BF16/AMX here — on an AVX2-only CPU (no AVX512_BF16) "
-                      "it would not.")
+        header.append("Tier avx2: pyrnn, PyTorch (oneDNN, FBGEMM's int8 kernels), numpy and OpenVINO (its CPU "
+                      "plugin is built on oneDNN and follows ONEDNN_MAX_CPU_ISA) are restricted to AVX2; ONNX "
+                      "Runtime has no such switch and keeps its AVX-512/VNNI kernels. OpenVINO bf16 and f16 are "
+                      "not native without AVX512_BF16/AMX-BF16 or AVX512_FP16: under the AVX2 cap it cannot build "
+                      "their RNN primitives (it still reports bf16 as its default, from CPUID), so the 16-bit "
+                      "types have no peer on this tier.")
     tmp = tempfile.mkdtemp()
     rows, series, agrees, notes, excluded = [], {}, {}, {}, {}
     machine = f"{cpu_name()}, {os.cpu_count()} CPUs, pyrnn {pyrnn.__version__}, " \
@@ -602,7 +612,11 @@ def main_lowp(args, names: List[str], batches: List[int], rounds: int, budget: f
             ovm, source = openvino_model(proto, tmp, net, xchk)
             used = []
             for key in hints:
-                runners[key], got = run_openvino_model(ovm, OV_HINTS[key])
+                try:
+                    runners[key], got = run_openvino_model(ovm, OV_HINTS[key])
+                except Exception as exc:  # noqa: BLE001 - e.g. bf16 under the AVX2 cap
+                    used.append(f"{OV_HINTS[key]} → failed to compile ({one_line(exc)})")
+                    continue
                 used.append(f"{OV_HINTS[key]} → {got}")
                 if got != OV_HINTS[key]:
                     excluded[name].add(key)
@@ -610,7 +624,7 @@ def main_lowp(args, names: List[str], batches: List[int], rounds: int, budget: f
         except ImportError:
             note.append("OpenVINO not installed")
         except Exception as exc:  # noqa: BLE001
-            note.append(f"OpenVINO skipped ({type(exc).__name__}: {exc})")
+            note.append(f"OpenVINO skipped ({one_line(exc)})")
         if "int8" in cts and net is not None:
             import torch
 
@@ -764,7 +778,7 @@ def main(argv=None) -> int:
             except ImportError:
                 pass
             except Exception as exc:  # noqa: BLE001
-                print(f"{name}: OpenVINO skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+                print(f"{name}: OpenVINO skipped ({one_line(exc)})", file=sys.stderr)
         # Same numbers first: every fp32 peer must agree with Keras on this input.
         xchk = np.random.default_rng(1).normal(size=(4, T, F)).astype(np.float32)
         ref = np.asarray(model(xchk))
