@@ -79,27 +79,47 @@ inline int64_t qrow_bytes(int64_t K) { return (K + 3) / 4 * 4; }
 // Quantizes a[0..K) into q (qrow_bytes(K) bytes; the padding gets the zero point, and
 // meets zero weights) and returns the row's scale s_a = max|a| / 63. A row holding a NaN
 // or an infinity has no scale: it gets NaN (every output of the row is NaN) and codes 0.
+// Largest lane and lane sum of a vector.
+PYRNN_INLINE float hmax(vf v) {
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  return _mm512_reduce_max_ps((__m512)v);
+#elif defined(__AVX__) && PYRNN_VBYTES == 32
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+#else
+  float r = v[0];
+  for (int i = 1; i < VL; ++i) r = v[i] > r ? v[i] : r;
+  return r;
+#endif
+}
+PYRNN_INLINE float hsum(vf v) {
+#if defined(__AVX512F__) && PYRNN_VBYTES == 64
+  return _mm512_reduce_add_ps((__m512)v);
+#else
+  float r = 0.0f;
+  for (int i = 0; i < VL; ++i) r += v[i];
+  return r;
+#endif
+}
+
 inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
-  vf m = vf{};
-  vi bad = vi{};
+  // max|a|, and sum(a * 0), which is NaN exactly when some a is NaN or infinite.
+  vf m = vf{}, z = vf{};
   int64_t k = 0;
   for (; k + VL <= K; k += VL) {
     const vf x = ld(a + k);
     const vf ax = (vf)((vi)x & 0x7fffffff);
-    bad |= (vi)(ax != ax) | (vi)(ax == INFINITY);
+    z += x * 0.0f;
     m = sel(ax > m, ax, m);
   }
-  float amax = 0.0f;
-  bool nonfinite = false;
-  for (int i = 0; i < VL; ++i) {
-    amax = m[i] > amax ? m[i] : amax;
-    nonfinite = nonfinite || bad[i];
-  }
+  float amax = hmax(m), zs = hsum(z);
   for (int64_t j = k; j < K; ++j) {
     const float ax = fabsf(a[j]);
-    nonfinite = nonfinite || !(ax <= 3.402823466e38f);
+    zs += a[j] * 0.0f;
     amax = ax > amax ? ax : amax;
   }
+  const bool nonfinite = !(zs == 0.0f);
   const int64_t kp = qrow_bytes(K);
   if (nonfinite || amax == 0.0f) {
     memset(q, kQZero, (size_t)kp);
