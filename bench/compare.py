@@ -472,8 +472,9 @@ OV_HINTS = {"OpenVINO f32": "f32", "OpenVINO bf16": "bf16", "OpenVINO f16": "f16
 
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line: its first line that says something (OpenVINO's
-    start with "Exception from src/...")."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Exception from")]
+    start with "Exception from src/..." or "Check 'false' failed at src/...")."""
+    lines = [ln.strip() for ln in str(exc).splitlines()
+             if ln.strip() and not ln.startswith(("Exception from", "Check '"))]
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
