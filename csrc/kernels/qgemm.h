@@ -79,12 +79,30 @@ inline int64_t qrow_bytes(int64_t K) { return (K + 3) / 4 * 4; }
 // Quantizes a[0..K) into q (qrow_bytes(K) bytes; the padding gets the zero point, and
 // meets zero weights) and returns the row's scale s_a = max|a| / 63. A row holding a NaN
 // or an infinity has no scale: it gets NaN (every output of the row is NaN) and codes 0.
-// Largest lane and lane sum of a vector.
+// Largest lane and lane sum of a vector. (Not _mm512_reduce_*: their unmasked extracts
+// trip GCC's maybe-uninitialized in the sanitizer build.)
+#if defined(__AVX__) && PYRNN_VBYTES >= 32
+PYRNN_INLINE __m256 half_max(vf v) {
+#if PYRNN_VBYTES == 64
+  return _mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 0),
+                       _mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 1));
+#else
+  return (__m256)v;
+#endif
+}
+PYRNN_INLINE __m256 half_sum(vf v) {
+#if PYRNN_VBYTES == 64
+  return _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 0),
+                       _mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 1));
+#else
+  return (__m256)v;
+#endif
+}
+#endif
 PYRNN_INLINE float hmax(vf v) {
-#if defined(__AVX512F__) && PYRNN_VBYTES == 64
-  return _mm512_reduce_max_ps((__m512)v);
-#elif defined(__AVX__) && PYRNN_VBYTES == 32
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
+#if defined(__AVX__) && PYRNN_VBYTES >= 32
+  const __m256 w = half_max(v);
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
   h = _mm_max_ps(h, _mm_movehl_ps(h, h));
   return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
 #else
@@ -94,8 +112,11 @@ PYRNN_INLINE float hmax(vf v) {
 #endif
 }
 PYRNN_INLINE float hsum(vf v) {
-#if defined(__AVX512F__) && PYRNN_VBYTES == 64
-  return _mm512_reduce_add_ps((__m512)v);
+#if defined(__AVX__) && PYRNN_VBYTES >= 32
+  const __m256 w = half_sum(v);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 #else
   float r = 0.0f;
   for (int i = 0; i < VL; ++i) r += v[i];
