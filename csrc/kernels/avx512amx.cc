@@ -50,11 +50,25 @@ void configure(int rem) {
   _tile_loadconfig(&cfg);
 }
 
-// C tile j (+)= A x B for the panel at B: tile numbers are immediates.
-#define PYRNN_AMX_DP(j, a, b, ptr) \
-  do {                             \
-    _tile_loadd(b, ptr, 64);       \
-    _tile_dpbusd(j, a, b);         \
+// One slice of K: A's rows into tile a, then for each of the np panels (stride ps) its B
+// slice into tile b and C tile j (+)= A x B. Tile numbers are immediates, hence a macro.
+#define PYRNN_AMX_SLICE(a, b, Aptr, Bptr)  \
+  do {                                     \
+    _tile_loadd(a, Aptr, ldq);             \
+    _tile_loadd(b, Bptr, 64);              \
+    _tile_dpbusd(0, a, b);                 \
+    if (np > 1) {                          \
+      _tile_loadd(b, (Bptr) + ps, 64);     \
+      _tile_dpbusd(1, a, b);               \
+    }                                      \
+    if (np > 2) {                          \
+      _tile_loadd(b, (Bptr) + 2 * ps, 64); \
+      _tile_dpbusd(2, a, b);               \
+    }                                      \
+    if (np > 3) {                          \
+      _tile_loadd(b, (Bptr) + 3 * ps, 64); \
+      _tile_dpbusd(3, a, b);               \
+    }                                      \
   } while (0)
 
 template <bool ACC>
@@ -74,22 +88,8 @@ void amx_rows(int64_t M, int64_t npan, int64_t Kq, const uint8_t* Aq, int64_t ld
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        for (int64_t c = 0; c < full; ++c) {
-          _tile_loadd(4, A + c * 64, ldq);
-          const int8_t* Bc = B + c * 1024;
-          PYRNN_AMX_DP(0, 4, 5, Bc);
-          if (np > 1) PYRNN_AMX_DP(1, 4, 5, Bc + ps);
-          if (np > 2) PYRNN_AMX_DP(2, 4, 5, Bc + 2 * ps);
-          if (np > 3) PYRNN_AMX_DP(3, 4, 5, Bc + 3 * ps);
-        }
-        if (rem) {
-          _tile_loadd(6, A + full * 64, ldq);
-          const int8_t* Bc = B + full * 1024;
-          PYRNN_AMX_DP(0, 6, 7, Bc);
-          if (np > 1) PYRNN_AMX_DP(1, 6, 7, Bc + ps);
-          if (np > 2) PYRNN_AMX_DP(2, 6, 7, Bc + 2 * ps);
-          if (np > 3) PYRNN_AMX_DP(3, 6, 7, Bc + 3 * ps);
-        }
+        for (int64_t c = 0; c < full; ++c) PYRNN_AMX_SLICE(4, 5, A + c * 64, B + c * 1024);
+        if (rem) PYRNN_AMX_SLICE(6, 7, A + full * 64, B + full * 1024);
         _tile_stored(0, out[0], 64);
         if (np > 1) _tile_stored(1, out[1], 64);
         if (np > 2) _tile_stored(2, out[2], 64);
@@ -105,7 +105,7 @@ void amx_rows(int64_t M, int64_t npan, int64_t Kq, const uint8_t* Aq, int64_t ld
   }
   if (Mb < M) qgemm_rows<ACC>(M - Mb, npan, Kq, Aq + Mb * ldq, ldq, sa + Mb, P, sw, comp, C + Mb * ldc, ldc);
 }
-#undef PYRNN_AMX_DP
+#undef PYRNN_AMX_SLICE
 
 void qgemm_amx(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const int8_t* P,
                const float* sw, const int32_t* comp, float* C, int64_t ldc, bool weights_outer, uint8_t* work) {

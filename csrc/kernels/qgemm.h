@@ -76,54 +76,32 @@ PYRNN_INLINE int32_t rint_i32(float x) {
 // Bytes of one quantized row of K values (padded to whole groups of 4).
 inline int64_t qrow_bytes(int64_t K) { return (K + 3) / 4 * 4; }
 
-// Quantizes a[0..K) into q (qrow_bytes(K) bytes; the padding gets the zero point, and
-// meets zero weights) and returns the row's scale s_a = max|a| / 63. A row holding a NaN
-// or an infinity has no scale: it gets NaN (every output of the row is NaN) and codes 0.
-// Largest lane and lane sum of a vector. (Not _mm512_reduce_*: their unmasked extracts
-// trip GCC's maybe-uninitialized in the sanitizer build.)
+// Largest lane (MAX) or lane sum of a vector. (Not _mm512_reduce_*: their unmasked
+// extracts trip GCC's maybe-uninitialized in the sanitizer build.)
+template <bool MAX>
+PYRNN_INLINE float hreduce(vf v) {
 #if defined(__AVX__) && PYRNN_VBYTES >= 32
-PYRNN_INLINE __m256 half_max(vf v) {
+  auto op4 = [](__m128 x, __m128 y) { return MAX ? _mm_max_ps(x, y) : _mm_add_ps(x, y); };
 #if PYRNN_VBYTES == 64
-  return _mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 0),
-                       _mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 1));
+  auto op8 = [](__m256 x, __m256 y) { return MAX ? _mm256_max_ps(x, y) : _mm256_add_ps(x, y); };
+  const __m256 w =
+      op8(_mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 0), _mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 1));
 #else
-  return (__m256)v;
+  const __m256 w = (__m256)v;
 #endif
-}
-PYRNN_INLINE __m256 half_sum(vf v) {
-#if PYRNN_VBYTES == 64
-  return _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 0),
-                       _mm512_maskz_extractf32x8_ps(0xFF, (__m512)v, 1));
-#else
-  return (__m256)v;
-#endif
-}
-#endif
-PYRNN_INLINE float hmax(vf v) {
-#if defined(__AVX__) && PYRNN_VBYTES >= 32
-  const __m256 w = half_max(v);
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+  __m128 h = op4(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
+  h = op4(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(op4(h, _mm_movehdup_ps(h)));
 #else
   float r = v[0];
-  for (int i = 1; i < VL; ++i) r = v[i] > r ? v[i] : r;
-  return r;
-#endif
-}
-PYRNN_INLINE float hsum(vf v) {
-#if defined(__AVX__) && PYRNN_VBYTES >= 32
-  const __m256 w = half_sum(v);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-#else
-  float r = 0.0f;
-  for (int i = 0; i < VL; ++i) r += v[i];
+  for (int i = 1; i < VL; ++i) r = MAX ? (v[i] > r ? v[i] : r) : r + v[i];
   return r;
 #endif
 }
 
+// Quantizes a[0..K) into q (qrow_bytes(K) bytes; the padding gets the zero point, and
+// meets zero weights) and returns the row's scale s_a = max|a| / 63. A row holding a NaN
+// or an infinity has no scale: it gets NaN (every output of the row is NaN) and codes 0.
 inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
   // max|a|, and sum(a * 0), which is NaN exactly when some a is NaN or infinite.
   vf m = vf{}, z = vf{};
@@ -134,7 +112,7 @@ inline float quantize_row(const float* a, int64_t K, uint8_t* q) {
     z += x * 0.0f;
     m = sel(ax > m, ax, m);
   }
-  float amax = hmax(m), zs = hsum(z);
+  float amax = hreduce<true>(m), zs = hreduce<false>(z);
   for (int64_t j = k; j < K; ++j) {
     const float ax = fabsf(a[j]);
     zs += a[j] * 0.0f;
