@@ -103,6 +103,7 @@ def config() -> Dict[str, Any]:
         "cpu_features": _core.cpu_features(),
         "compute_types": compute_types(),
         "threads": _core.num_threads(),
+        "thread_placement": _core.thread_placement(),
         "memory_limit_bytes": _core.memory_limit(),
         "cuda": cuda_status(),
     }
@@ -151,6 +152,6 @@ def show_config() -> Dict[str, Any]:
     print("  compute types      : (compute_type=; recurrent layers only, the rest is float32; CUDA: float32)")
     for name, description in cfg["compute_types"].items():
         print(f"    {name:<16} : {description}")
-    print(f"  threads            : {cfg['threads']}")
+    print(f"  threads            : {cfg['threads']}; {cfg['thread_placement']}")
     print(f"  CUDA               : {cfg['cuda']}")
     return cfg

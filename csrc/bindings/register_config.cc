@@ -65,6 +65,7 @@ void register_config(py::module_& m) {
   m.def("amx_available", &amx_available, "Whether int8 can use AMX-INT8 tiles here (avx512 tier, CPU and OS).");
   m.def("vnni_available", &vnni_available, "Whether int8 can use AVX512_VNNI on this CPU (avx512 tier).");
   m.def("num_threads", &num_threads);
+  m.def("thread_placement", &thread_placement, "How the pool's worker threads are placed on CPUs, in words.");
   m.def("set_memory_limit", &set_tensor_memory_limit, py::arg("bytes"),
         "Largest intermediate tensor a model call may allocate, in bytes (<= 0: physical memory).");
   m.def("memory_limit", &tensor_memory_limit);

@@ -112,13 +112,20 @@ RecurrentLayer::RecurrentLayer(const LayerOptions& opt, int64_t D, int64_t H, co
     std::copy(recurrent, recurrent + H * N, m.begin() + (1 + D) * N);
     return pack_panels(m.data(), K, H, G, 0, G);
   };
-  if (opt.kind != CellKind::GRU && D <= kFoldInputs) {
+  // LSTM whose recurrent weights exceed one core's L2: always stacked, whatever D. Its
+  // steps stream the weights from beyond the L2 anyway, so the D + 1 more rows cost little,
+  // while projecting the inputs ahead writes and rereads an L2-sized block of
+  // pre-activations per step and starts each from a copy of the bias (+5-10% at batch 8
+  // and up for H = 512-1024, within the noise at batch 1: bench/notes/tuning.md).
+  const bool stack_big = opt.kind == CellKind::LSTM && H * gate_cols(H, G) * 4 > cache_l2_bytes();
+  if (opt.kind != CellKind::GRU && (D <= kFoldInputs || stack_big)) {
     U_ = stacked();
     desc_.XS = static_cast<int32_t>(1 + D);
   } else if (opt.kind != CellKind::GRU || opt.reset_after) {
     U_ = pack_panels(recurrent, H, H, G, 0, G);
   }
-  if (opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes) Us_ = stacked();
+  if (!desc_.XS && opt.kind == CellKind::LSTM && D > kFoldInputs && (1 + D + H) * desc_.Z * 4 <= kStackedMaxBytes)
+    Us_ = stacked();
   ubytes_ = static_cast<int64_t>(U_.size() + U2_.size()) * 4;
   desc_.W = W_.data();
   desc_.bias_x = bx_.data();

@@ -19,8 +19,9 @@
 #include <windows.h>  // GlobalMemoryStatusEx
 #else
 #include <unistd.h>  // getpid, sysconf
-#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
-#include <sys/syscall.h>  // SYS_arch_prctl
+#if defined(__linux__)
+#include <sched.h>        // sched_getcpu, sched_{get,set}affinity (GNU)
+#include <sys/syscall.h>  // SYS_gettid, SYS_arch_prctl
 #endif
 #if defined(__APPLE__)
 #include <sys/sysctl.h>  // sysctlbyname
@@ -146,6 +147,52 @@ const char* build_target() {
 #define PYRNN_ARCH "unknown-cpu"
 #endif
   return PYRNN_OS "-" PYRNN_ARCH;
+}
+
+int64_t current_thread_os_id() {
+#if defined(__linux__) && defined(SYS_gettid)
+  return static_cast<int64_t>(syscall(SYS_gettid));
+#else
+  return -1;
+#endif
+}
+
+int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+int allowed_cpus(int* cpus, int max) {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  int n = 0;
+  for (int c = 0; c < CPU_SETSIZE && n < max; ++c)
+    if (CPU_ISSET(c, &set)) cpus[n++] = c;
+  return n;
+#else
+  (void)cpus;
+  (void)max;
+  return 0;
+#endif
+}
+
+bool pin_thread_to_cpu(int64_t tid, int cpu) {
+#if defined(__linux__)
+  if (tid <= 0 || cpu < 0 || cpu >= CPU_SETSIZE) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(static_cast<pid_t>(tid), sizeof(set), &set) == 0;
+#else
+  (void)tid;
+  (void)cpu;
+  return false;
+#endif
 }
 
 bool request_amx_permission() {

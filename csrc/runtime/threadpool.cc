@@ -3,8 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,6 +30,14 @@ void cpu_relax() { PYRNN_PAUSE(); }
 
 namespace {
 
+constexpr const char* kPinPolicy =
+    "each worker pinned to a CPU of its own, away from the calling thread's (PYRNN_PIN_THREADS=0: left to the OS)";
+
+bool pin_enabled() {
+  const char* v = std::getenv("PYRNN_PIN_THREADS");
+  return !(v && v[0] == '0' && v[1] == '\0');
+}
+
 // Workers are detached and the pool is never destroyed: joining threads from static
 // destructors at interpreter exit is a classic crash. A forked child has the pool's
 // memory but not its threads, so the pool is rebuilt when the process id changes.
@@ -40,8 +50,16 @@ class Pool {
   void grow(int workers) {
     std::lock_guard<std::mutex> lk(m_);
     while (started_ < workers) {
-      std::thread([this] { loop(); }).detach();
-      ++started_;
+      const int k = started_++;
+      tids_.push_back(0);
+      pinned_.push_back(-1);
+      std::thread([this, k] {
+        {
+          std::lock_guard<std::mutex> lk2(m_);
+          tids_[k] = current_thread_os_id();
+        }
+        loop();
+      }).detach();
     }
   }
 
@@ -59,15 +77,36 @@ class Pool {
       error_ = nullptr;
       max_helpers_ = helpers;
       joined_ = 0;
+      place_workers();
       generation_.fetch_add(1);
     }
     cv_.notify_all();
     work();
+    // Spin for the helpers to finish rather than sleep on done_cv_: a futex wake-up of
+    // the caller lets the scheduler place it on the helper's core (wake-affine), after
+    // which the two share one core while the other idles, often for many calls.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    for (int i = 0; pending_.load(std::memory_order_acquire) != 0 || active_.load(std::memory_order_acquire) != 0;
+         ++i) {
+      cpu_relax();
+      if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+    }
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [this] { return pending_ == 0 && active_ == 0; });
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
     return true;
+  }
+
+  // How the workers are placed, in words (show_config).
+  std::string placement() {
+    std::lock_guard<std::mutex> lk(m_);
+    if (!pin_) return std::string("left to the OS (") + unpinned_why_ + ")";
+    std::string cpus;
+    for (int k = 0; k < started_; ++k)
+      if (pinned_[k] >= 0) cpus += (cpus.empty() ? "" : ",") + std::to_string(pinned_[k]);
+    if (cpus.empty()) return kPinPolicy;
+    return "workers pinned to CPU " + cpus + ", away from the calling thread's (PYRNN_PIN_THREADS=0: left to the OS)";
   }
 
   void run(int n, const std::function<void(int)>& fn, int helpers) {
@@ -88,6 +127,49 @@ class Pool {
       }
       std::lock_guard<std::mutex> lk(m_);
       if (--pending_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  // Keeps every worker on a CPU of its own, away from the caller's. Left to itself, the
+  // scheduler of a small VM was seen to put the caller and a worker on one core for
+  // many calls in a row while the other core idled (its wake-up placement puts a woken
+  // thread next to its waker, and its balancer will not move a thread that ran in the
+  // last half millisecond): two-thread calls then ran at one thread's speed or below.
+  // Each worker is pinned to one of the caller's CPUs; when the caller turns up on a
+  // worker's CPU, that worker moves to a free one (a syscall, only then). Off when there
+  // are not more CPUs than workers, off elsewhere than Linux, off with
+  // PYRNN_PIN_THREADS=0; a failed pin (the CPUs allowed changed) turns it off too.
+  // Called under m_.
+  void place_workers() {
+    if (!pin_) return;
+    const int here = current_cpu();
+    if (here < 0) return;
+    if (cpus_.empty()) {
+      int buf[1024];
+      cpus_.assign(buf, buf + allowed_cpus(buf, 1024));
+      if (static_cast<int>(cpus_.size()) <= started_) {
+        pin_ = false;
+        unpinned_why_ = "no more CPUs allowed than threads";
+        return;
+      }
+    }
+    for (int k = 0; k < started_; ++k) {
+      if (tids_[k] == 0 || (pinned_[k] >= 0 && pinned_[k] != here)) continue;
+      int cpu = -1;
+      for (int c : cpus_) {
+        bool taken = c == here;
+        for (int j = 0; j < started_ && !taken; ++j) taken = pinned_[j] == c;
+        if (!taken) {
+          cpu = c;
+          break;
+        }
+      }
+      if (cpu < 0 || !pin_thread_to_cpu(tids_[k], cpu)) {
+        pin_ = false;
+        unpinned_why_ = "the OS refused a pin";
+        return;
+      }
+      pinned_[k] = cpu;
     }
   }
 
@@ -123,12 +205,18 @@ class Pool {
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
   int started_ = 0;
+  std::vector<int64_t> tids_;  // each worker's OS thread id (0 until it has started)
+  std::vector<int> pinned_;    // the CPU each worker is pinned to, -1 if none
+  std::vector<int> cpus_;      // the CPUs the workers may take (the caller's, when first asked)
+  bool pin_ = pin_enabled();
+  const char* unpinned_why_ = "PYRNN_PIN_THREADS=0";
+
   std::atomic<long> generation_{0};  // written under m_, read while spinning
   const std::function<void(int)>* fn_ = nullptr;
   int n_ = 0;
   std::atomic<int> next_{0};
-  int pending_ = 0;
-  int active_ = 0;
+  std::atomic<int> pending_{0};  // written under m_, read while spinning
+  std::atomic<int> active_{0};
   int joined_ = 0;
   int max_helpers_ = 0;
   std::exception_ptr error_;
@@ -149,6 +237,19 @@ Pool* pool() {
 }
 
 }  // namespace
+
+std::string thread_placement() {
+  if (g_threads.load() <= 1) return "one thread: the caller's";
+#if defined(__linux__)
+  {
+    std::lock_guard<std::mutex> lk(g_pool_mutex);
+    if (g_pool && g_pool->pid() == process_id()) return g_pool->placement();
+  }
+  return pin_enabled() ? kPinPolicy : "left to the OS (PYRNN_PIN_THREADS=0)";
+#else
+  return "left to the OS";
+#endif
+}
 
 void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 

@@ -60,6 +60,58 @@ def _run_python(code, **env):
                           cwd=tempfile.gettempdir())
 
 
+# Pool workers are pinned each to a CPU of its own, away from the calling thread's: left
+# to itself, a small VM's scheduler kept the caller and the worker on one core for many
+# calls in a row (two-thread calls at one thread's speed). The child reports the placement,
+# which of its threads are held to one CPU, and whether its results equal one thread's.
+_PLACEMENT_CHILD = """
+import os, time, numpy as np, pyrnn
+rng = np.random.default_rng(0)
+layer = pyrnn.LSTM(rng.normal(size=(3, 256)).astype(np.float32) * 0.1,
+                   rng.normal(size=(64, 256)).astype(np.float32) * 0.1, return_sequences=True)
+x = rng.normal(size=(64, 20, 3)).astype(np.float32)
+pyrnn.set_num_threads(1)
+one = layer(x)
+pyrnn.set_num_threads(2)
+before = set(os.listdir("/proc/self/task"))
+for _ in range(200):  # the worker registers when it has started: give it time
+    two = layer(x)
+    time.sleep(0.001)
+assert np.array_equal(one, two)
+pinned = [t for t in os.listdir("/proc/self/task") if len(os.sched_getaffinity(int(t))) == 1]
+print(pyrnn.config()["thread_placement"])
+print(len(pinned), sorted(os.sched_getaffinity(int(pinned[0])))[0] if pinned else -1)
+"""
+
+_linux_multicore = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="thread pinning is Linux-only and needs two CPUs",
+)
+
+
+@_linux_multicore
+def test_pool_worker_is_pinned_to_another_cpu_than_the_caller():
+    r = _run_python(_PLACEMENT_CHILD)
+    assert r.returncode == 0, r.stderr
+    placement, counts = r.stdout.strip().splitlines()
+    n, cpu = map(int, counts.split())
+    assert n == 1, r.stdout  # the worker, and not the caller
+    assert placement.startswith(f"workers pinned to CPU {cpu},") and "PYRNN_PIN_THREADS=0" in placement
+
+
+@_linux_multicore
+def test_pinning_off_by_env_and_when_cpus_are_too_few():
+    r = _run_python(_PLACEMENT_CHILD, PYRNN_PIN_THREADS="0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["left to the OS (PYRNN_PIN_THREADS=0)", "0 -1"]
+    # One CPU allowed (every thread inherits it), two threads: nothing to pin to; still
+    # correct (the child compares with one thread).
+    cpu = min(os.sched_getaffinity(0))
+    r = _run_python(f"import os; os.sched_setaffinity(0, {{{cpu}}})\n" + _PLACEMENT_CHILD)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0] == "left to the OS (no more CPUs allowed than threads)"
+
+
 @pytest.mark.parametrize("tier", TIERS)
 def test_env_forces_tier(tier):
     r = _run_python("import pyrnn; print(pyrnn.config()['isa'])", PYRNN_ISA=tier)
@@ -215,8 +267,12 @@ def test_unit_split_team_is_thread_invariant_and_exact(isa, threads, kind, featu
 # team at any batch, each member streaming its half of the weights once per row block
 # (weights-outer GEMM). Each row must match the same row computed alone, for any batch
 # and thread count.
+# Such an LSTM is stacked ([1, x_t, h] @ [b; W; U]) whatever its input width; with a mask,
+# initial states and go_backwards too.
 BIG_CASES = [
     ("LSTM", 20, 400, {}),
+    ("LSTM", 33, 400, {"go_backwards": True}),
+    ("LSTM", 2, 400, {}),
     ("GRU", 3, 480, {"reset_after": False}),
 ]
 
@@ -228,12 +284,21 @@ def test_weights_beyond_l2_are_batch_and_thread_invariant(isa, threads, kind, fe
     rng = np.random.default_rng(7)
     w = make_weights(kind, features, units, rng, reset_after=options.get("reset_after", True))
     x = rng.normal(size=(13, 6, features)).astype(np.float32)
-    layer = getattr(pyrnn, kind)(*w, return_sequences=True, **options)
+    mask = rng.random((13, 6)) > 0.3
+    states = [rng.normal(size=(13, units)).astype(np.float32) for _ in range(2 if kind == "LSTM" else 1)]
+    layer = getattr(pyrnn, kind)(*w, return_sequences=True, return_state=True, **options)
+
+    def run(b0, b1):
+        return layer(x[b0:b1], mask=mask[b0:b1], initial_state=[s[b0:b1] for s in states])
+
     threads(1)
-    alone = np.concatenate([layer(x[b : b + 1]) for b in range(13)])
+    alone = [np.concatenate(parts) for parts in zip(*[run(b, b + 1) for b in range(13)])]
     for n in (1, 2, 3):
         threads(n)
         for batch in (2, 5, 13):
-            np.testing.assert_array_equal(layer(x[:batch]), alone[:batch])
-    ref = oracle.rnn(kind, x, *w, return_sequences=True, **options)
-    assert rel_err(alone, ref) <= 1e-5
+            for got, ref in zip(run(0, batch), alone):
+                np.testing.assert_array_equal(got, ref[:batch])
+    ref = oracle.rnn(kind, x, *w, mask=mask, initial_state=states, return_sequences=True, return_state=True,
+                     **options)
+    for got, want in zip(alone, ref):
+        assert rel_err(got, want) <= 1e-5

@@ -24,7 +24,8 @@ constexpr int kFoldInputs = 16;
 // at least kStackedMinRows rows when the stacked panels take at most kStackedMaxBytes:
 // one GEMM per step then beats projecting the inputs ahead of the steps, while with fewer
 // rows the projection over many timesteps reuses its weights better. SimpleRNN keeps the
-// projection. (Measurements: bench/notes/tuning.md.)
+// projection. An LSTM whose recurrent weights exceed one core's L2 is stacked at every
+// size (RecurrentLayer). (Measurements: bench/notes/tuning.md.)
 constexpr int kStackedMinRows = 4;
 constexpr int64_t kStackedMaxBytes = int64_t(512) << 10;
 
@@ -64,10 +65,11 @@ struct LayerDesc {
   Act rec_act;
   // Stacked (LSTM and SimpleRNN with at most kFoldInputs features; LSTM with more, for
   // a thread's block of kStackedMinRows rows and up when the stacked panels are small,
-  // see RecurrentLayer): U's panels have XS = 1 + D rows of [bias; kernel] above the H
-  // recurrent rows, and the kernels keep [1, x_t, h] in one row, so a step's whole
-  // pre-activation is one GEMM of K = XS + H (the same FMA chain, bias first, as
-  // bias + x@W + h@U: the results are the same either way). 0 otherwise.
+  // and always when its recurrent weights exceed the L2; see RecurrentLayer): U's panels
+  // have XS = 1 + D rows of [bias; kernel] above the H recurrent rows, and the kernels
+  // keep [1, x_t, h] in one row, so a step's whole pre-activation is one GEMM of
+  // K = XS + H (the same FMA chain, bias first, as bias + x@W + h@U: the results are the
+  // same either way). 0 otherwise.
   int32_t XS;
   const float* W;       // Z/16 panels of D x 16
   const float* bias_x;  // Z floats, laid out like the panels (zeros without bias)

@@ -5,12 +5,18 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace pyrnn {
 
 // Below this much arithmetic a call stays on one thread: waking a worker costs about
 // as much as one small timestep.
 constexpr double kMinParallelFlops = 2e6;
+
+// Pool workers are pinned each to a CPU of its own, away from the calling thread's
+// (Linux, when the process may use more CPUs than threads; PYRNN_PIN_THREADS=0 turns it
+// off): see Pool::place_workers. How they are placed now, in words:
+std::string thread_placement();
 
 void set_num_threads(int n);  // n >= 1: how many threads a call may use (caller included)
 int num_threads();
