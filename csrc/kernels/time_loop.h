@@ -74,7 +74,10 @@ void run(const LayerDesc& L, const RunArgs& a) {
   const int64_t wbytes = L.ct == ComputeType::Float32 ? 4 : L.ct == ComputeType::Int8 ? 1 : 2;
   const int64_t ubytes = (gru ? hnp * H + (L.reset_after ? 0 : unp * H) : znp * ku) * kPanel * wbytes;
   const bool big = ubytes > l2 / 2;
-  int64_t rb = (big ? l2 / 2 / (4 * (ldz > ldh ? ldz : ldh)) : 4096 / ldz) / kMR * kMR;
+  // A block's pre-activations are this member's columns of its rows (in a team, 1/team
+  // of each row).
+  const int64_t mcols = (znp > hnp ? znp : hnp) * kPanel;
+  int64_t rb = (big ? l2 / 2 / (4 * mcols) : 4096 / ldz) / kMR * kMR;
   if (rb < a.qrows) rb = a.qrows;  // int8 on AMX: whole 16-row tiles
   rb = rb < kMR ? kMR : (rb > B ? B : rb);
   const int64_t u0 = b0 * kPanel, u1 = mine_tail ? Hp : b1 * kPanel;  // state columns
