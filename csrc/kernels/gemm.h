@@ -106,14 +106,16 @@ PYRNN_INLINE vf ldw(const typename W::T* p) {
 // GEMM on packed panels: C[m, panel p] (+)= sum_k A[m*lda + k] * P[p][k][0..16), panel p
 // of C at C + 16p. Every output element is one FMA chain over k in order, whatever tile
 // computes it and in whatever order the panels are visited, so a row's result never
-// depends on the batch size or on which other rows are present.
+// depends on the batch size or on which other rows are present. ACC: each chain starts
+// from Cin[m*ldcin + ...] (C itself to accumulate, or ldcin = 0: one bias row for every
+// row, which saves copying the bias into C first); else from zero.
 
 template <class W, int MR, int NP, bool ACC>
-inline void tile(int64_t K, const float* A, int64_t lda, const typename W::T* P, int64_t pstride, float* C,
-                 int64_t ldc) {
+inline void tile(int64_t K, const float* A, int64_t lda, const typename W::T* P, int64_t pstride, float* C, int64_t ldc,
+                 const float* Cin, int64_t ldcin) {
   vf acc[MR][NP * PV];
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(C + r * ldc + j * VL) : vf{};
+    for (int j = 0; j < NP * PV; ++j) acc[r][j] = ACC ? ld(Cin + r * ldcin + j * VL) : vf{};
   for (int64_t k = 0; k < K; ++k) {
     if constexpr (MR >= 4 && kPrefetchK > 0)
       for (int q = 0; q < NP; ++q) __builtin_prefetch(P + q * pstride + (k + kPrefetchK) * kPanel, 0, 3);
@@ -139,15 +141,16 @@ constexpr int panels_per_tile() {
 // One group of `np` panels starting at panel p, for a tile of MR rows.
 template <class W, int MR, bool ACC>
 inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, const typename W::T* P, float* C,
-                  int64_t ldc) {
+                  int64_t ldc, const float* Cin, int64_t ldcin) {
   const int64_t ps = K * kPanel;
   const typename W::T* Pp = P + p * ps;
   float* Cp = C + p * kPanel;
+  const float* Ci = Cin + p * kPanel;
   switch (np) {
-    case 4: tile<W, MR, (panels_per_tile<MR>() >= 4 ? 4 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
-    case 2: tile<W, MR, (panels_per_tile<MR>() >= 2 ? 2 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
-    case 1: tile<W, MR, 1, ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
-    default: tile<W, MR, panels_per_tile<MR>(), ACC>(K, A, lda, Pp, ps, Cp, ldc); break;
+    case 4: tile<W, MR, (panels_per_tile<MR>() >= 4 ? 4 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc, Ci, ldcin); break;
+    case 2: tile<W, MR, (panels_per_tile<MR>() >= 2 ? 2 : 1), ACC>(K, A, lda, Pp, ps, Cp, ldc, Ci, ldcin); break;
+    case 1: tile<W, MR, 1, ACC>(K, A, lda, Pp, ps, Cp, ldc, Ci, ldcin); break;
+    default: tile<W, MR, panels_per_tile<MR>(), ACC>(K, A, lda, Pp, ps, Cp, ldc, Ci, ldcin); break;
   }
 }
 
@@ -157,7 +160,7 @@ inline void group(int np, int64_t p, int64_t K, const float* A, int64_t lda, con
 // the same weights reuses what the previous call left in L1.
 template <class W, int MR, bool ACC>
 inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, const typename W::T* P, float* C,
-                      int64_t ldc, bool rev) {
+                      int64_t ldc, const float* Cin, int64_t ldcin, bool rev) {
   constexpr int NPB = panels_per_tile<MR>();
   const int64_t full = npan / NPB * NPB;
   int rest[3], nrest = 0;
@@ -173,39 +176,40 @@ inline void row_block(int64_t npan, int64_t K, const float* A, int64_t lda, cons
   if (left >= 1) rest[nrest++] = 1;  // at most one left here
   if (!rev) {
     int64_t p = 0;
-    for (; p < full; p += NPB) group<W, MR, ACC>(NPB, p, K, A, lda, P, C, ldc);
+    for (; p < full; p += NPB) group<W, MR, ACC>(NPB, p, K, A, lda, P, C, ldc, Cin, ldcin);
     for (int i = 0; i < nrest; ++i) {
-      group<W, MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+      group<W, MR, ACC>(rest[i], p, K, A, lda, P, C, ldc, Cin, ldcin);
       p += rest[i];
     }
   } else {
     int64_t p = npan;
     for (int i = nrest - 1; i >= 0; --i) {
       p -= rest[i];
-      group<W, MR, ACC>(rest[i], p, K, A, lda, P, C, ldc);
+      group<W, MR, ACC>(rest[i], p, K, A, lda, P, C, ldc, Cin, ldcin);
     }
-    for (; p > 0; p -= NPB) group<W, MR, ACC>(NPB, p - NPB, K, A, lda, P, C, ldc);
+    for (; p > 0; p -= NPB) group<W, MR, ACC>(NPB, p - NPB, K, A, lda, P, C, ldc, Cin, ldcin);
   }
 }
 
 // A single row (batch 1): a GEMV, every panel's FMA chain independent, so the panels are
 // split into as few near-equal tiles as the register file allows (up to kNPW panels).
 template <class W, int N, bool ACC>
-inline void tile_row(int n, int64_t K, const float* A, const typename W::T* P, int64_t ps, float* C) {
+inline void tile_row(int n, int64_t K, const float* A, const typename W::T* P, int64_t ps, float* C, const float* Cin) {
   if (n == N)
-    tile<W, 1, N, ACC>(K, A, 0, P, ps, C, 0);
+    tile<W, 1, N, ACC>(K, A, 0, P, ps, C, 0, Cin, 0);
   else if constexpr (N > 1)
-    tile_row<W, N - 1, ACC>(n, K, A, P, ps, C);
+    tile_row<W, N - 1, ACC>(n, K, A, P, ps, C, Cin);
 }
 
 template <class W, bool ACC>
-inline void gemv(int64_t npan, int64_t K, const float* A, const typename W::T* P, float* C, bool rev) {
+inline void gemv(int64_t npan, int64_t K, const float* A, const typename W::T* P, float* C, const float* Cin,
+                 bool rev) {
   const int64_t ps = K * kPanel;
   const int64_t ng = (npan + kNPW - 1) / kNPW;
   for (int64_t i = 0; i < ng; ++i) {
     const int64_t g = rev ? ng - 1 - i : i;
     const int64_t p0 = npan * g / ng, p1 = npan * (g + 1) / ng;
-    tile_row<W, kNPW, ACC>(static_cast<int>(p1 - p0), K, A, P + p0 * ps, ps, C + p0 * kPanel);
+    tile_row<W, kNPW, ACC>(static_cast<int>(p1 - p0), K, A, P + p0 * ps, ps, C + p0 * kPanel, Cin + p0 * kPanel);
   }
 }
 
@@ -213,17 +217,19 @@ inline void gemv(int64_t npan, int64_t K, const float* A, const typename W::T* P
 // then single rows.
 template <class W, bool ACC>
 void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const typename W::T* P, float* C,
-            int64_t ldc, bool rev) {
+            int64_t ldc, const float* Cin, int64_t ldcin, bool rev) {
   int64_t m = 0;
   // Row blocks alternate direction too, so consecutive blocks share the panels at the turn.
   if (M > 1)
     for (; m + kMR <= M; m += kMR, rev = !rev)
-      row_block<W, kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+      row_block<W, kMR, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, Cin + m * ldcin, ldcin, rev);
   if constexpr (kMR > 4)
-    for (; m + 4 <= M; m += 4, rev = !rev) row_block<W, 4, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
+    for (; m + 4 <= M; m += 4, rev = !rev)
+      row_block<W, 4, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, Cin + m * ldcin, ldcin, rev);
   if constexpr (kMR > 2)
-    for (; m + 2 <= M; m += 2, rev = !rev) row_block<W, 2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, rev);
-  for (; m < M; ++m, rev = !rev) gemv<W, ACC>(npan, K, A + m * lda, P, C + m * ldc, rev);
+    for (; m + 2 <= M; m += 2, rev = !rev)
+      row_block<W, 2, ACC>(npan, K, A + m * lda, lda, P, C + m * ldc, ldc, Cin + m * ldcin, ldcin, rev);
+  for (; m < M; ++m, rev = !rev) gemv<W, ACC>(npan, K, A + m * lda, P, C + m * ldc, Cin + m * ldcin, rev);
 }
 
 // Weights-outer order, for weights that do not fit the cache: each group of kNPW panels
@@ -233,28 +239,30 @@ void gemm_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, con
 // and each output's FMA chain are those of gemm_t: the results are identical.
 template <class W, bool ACC>
 void gemm_cols_t(int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const typename W::T* P, float* C,
-                 int64_t ldc, bool rev) {
+                 int64_t ldc, const float* Cin, int64_t ldcin, bool rev) {
   const int64_t ng = (npan + kNPW - 1) / kNPW;
   for (int64_t i = 0; i < ng; ++i) {
     const int64_t g = rev ? ng - 1 - i : i;
     const int64_t p0 = npan * g / ng, p1 = npan * (g + 1) / ng;
-    gemm_t<W, ACC>(M, p1 - p0, K, A, lda, P + p0 * K * kPanel, C + p0 * kPanel, ldc, rev);
+    gemm_t<W, ACC>(M, p1 - p0, K, A, lda, P + p0 * K * kPanel, C + p0 * kPanel, ldc, Cin + p0 * kPanel, ldcin, rev);
   }
 }
 
 // C (+)= A @ P (acc: accumulate into C), P's elements of type W. weights_outer:
 // gemm_cols_t's order, for weights beyond the cache; the same results either way.
+// bias (acc only): every row's chains start from this row instead of from C (the same
+// results as copying it into each row of C first).
 template <class W>
 inline void gemm_w(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const typename W::T* P,
-                   float* C, int64_t ldc, bool rev = false, bool weights_outer = false) {
+                   float* C, int64_t ldc, bool rev = false, bool weights_outer = false, const float* bias = nullptr) {
   auto* f = weights_outer ? (acc ? &gemm_cols_t<W, true> : &gemm_cols_t<W, false>)
                           : (acc ? &gemm_t<W, true> : &gemm_t<W, false>);
-  f(M, npan, K, A, lda, P, C, ldc, rev);
+  f(M, npan, K, A, lda, P, C, ldc, bias ? bias : C, bias ? 0 : ldc, rev);
 }
 
 inline void gemm(bool acc, int64_t M, int64_t npan, int64_t K, const float* A, int64_t lda, const float* P, float* C,
-                 int64_t ldc, bool rev = false, bool weights_outer = false) {
-  gemm_w<WF32>(acc, M, npan, K, A, lda, P, C, ldc, rev, weights_outer);
+                 int64_t ldc, bool rev = false, bool weights_outer = false, const float* bias = nullptr) {
+  gemm_w<WF32>(acc, M, npan, K, A, lda, P, C, ldc, rev, weights_outer, bias);
 }
 
 }  // namespace

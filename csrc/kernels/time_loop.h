@@ -87,22 +87,28 @@ void run(const LayerDesc& L, const RunArgs& a) {
   };
   // C (+)= A @ panels [p, p + np) of a weight matrix of K rows, in the layer's compute
   // type: lp holds the reduced type's panels, or nothing when this matrix is float32 (f32).
+  // bias: C = bias (columns [p, p + np), one row for every row of C) + A @ panels, the
+  // same numbers as copying the bias into each row of C and accumulating.
   const int64_t qper = a.qwork ? a.qwork_bytes / team / 64 * 64 : 0;
   uint8_t* qwork = a.qwork ? a.qwork + rank * qper : nullptr;
   auto mm = [&](bool acc, int64_t M, int64_t p, int64_t np, int64_t K, const float* A, int64_t lda, const float* f32,
-                const LowpPanels& lp, float* C, int64_t ldc, bool rv, bool outer) {
+                const LowpPanels& lp, float* C, int64_t ldc, bool rv, bool outer, const float* bias = nullptr) {
+    if (bias) acc = true;
     switch (lp.p ? L.ct : ComputeType::Float32) {
       case ComputeType::BFloat16:
-        gemm_w<WBF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer);
+        gemm_w<WBF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer,
+                      bias);
         break;
       case ComputeType::Float16:
-        gemm_w<WF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer);
+        gemm_w<WF16>(acc, M, np, K, A, lda, static_cast<const uint16_t*>(lp.p) + p * K * kPanel, C, ldc, rv, outer,
+                     bias);
         break;
       case ComputeType::Int8:
+        for (int64_t r = 0; bias && r < M; ++r) copy_row(C + r * ldc, bias, np * kPanel);
         a.qgemm(acc, M, np, K, A, lda, static_cast<const int8_t*>(lp.p) + p * qrow_bytes(K) * kPanel,
                 lp.scale + p * kPanel, lp.comp + p * kPanel, C, ldc, outer, qwork);
         break;
-      default: gemm(acc, M, np, K, A, lda, f32 + p * K * kPanel, C, ldc, rv, outer); break;
+      default: gemm(acc, M, np, K, A, lda, f32 + p * K * kPanel, C, ldc, rv, outer, bias); break;
     }
   };
   // Columns [c0, c0 + n) of a row: this member's part of a packed layout.
@@ -161,18 +167,19 @@ void run(const LayerDesc& L, const RunArgs& a) {
     const int64_t n = (T - k0) < tc ? (T - k0) : tc;
     if (!fold) {
       // Input projection for steps k0..k0+n-1 (processing order), layout [step][b][Z].
-      for (int64_t r = 0; r < n * B; ++r) copy_cols(xw + r * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
+      const float* bx = L.bias_x + zp0 * kPanel;
       if (B >= n) {
         for (int64_t kk = 0; kk < n; ++kk) {
           const int64_t k = k0 + kk, t = a.go_backwards ? T - 1 - k : k;
-          mm(true, B, zp0, znp, D, a.x + t * D, T * D, L.W, L.lw, xw + kk * B * ldz + zp0 * kPanel, ldz, false, false);
+          mm(true, B, zp0, znp, D, a.x + t * D, T * D, L.W, L.lw, xw + kk * B * ldz + zp0 * kPanel, ldz, false, false,
+             bx);
         }
       } else {
         for (int64_t b = 0; b < B; ++b) {
           const int64_t t = a.go_backwards ? T - 1 - k0 : k0;
           const int64_t lda = a.go_backwards ? -D : D;
           mm(true, n, zp0, znp, D, a.x + (b * T + t) * D, lda, L.W, L.lw, xw + b * ldz + zp0 * kPanel, B * ldz, false,
-             false);
+             false, bx);
         }
       }
     }
@@ -183,10 +190,9 @@ void run(const LayerDesc& L, const RunArgs& a) {
       for (int64_t r0 = 0; r0 < B; r0 += rb) {
         const int64_t nb = (B - r0) < rb ? (B - r0) : rb;
         float* z = fold ? xw : xw + (kk * B + r0) * ldz;
-        if (fold && !xs) {
-          for (int64_t b = 0; b < nb; ++b) copy_cols(z + b * ldz, L.bias_x, zp0 * kPanel, znp * kPanel);
-          mm(true, nb, zp0, znp, D, a.x + (r0 * T + t) * D, T * D, L.W, L.lw, z + zp0 * kPanel, ldz, rev, false);
-        }
+        if (fold && !xs)
+          mm(true, nb, zp0, znp, D, a.x + (r0 * T + t) * D, T * D, L.W, L.lw, z + zp0 * kPanel, ldz, rev, false,
+             L.bias_x + zp0 * kPanel);
         float* hcb = hrow(hc, r0);
         float* hzb = hz + r0 * ldh;
         float* u2b = u2 + r0 * Hp;
@@ -195,9 +201,8 @@ void run(const LayerDesc& L, const RunArgs& a) {
         if (!gru) {
           mm(!xs, nb, zp0, znp, ku, hcb - xs, lds, L.U, L.lu, z + zp0 * kPanel, ldz, rev, big);
         } else {
-          if (L.reset_after)
-            for (int64_t b = 0; b < nb; ++b) copy_cols(hzb + b * ldh, L.bias_h, hp0 * kPanel, hnp * kPanel);
-          mm(L.reset_after, nb, hp0, hnp, H, hcb, lds, L.U, L.lu, hzb + hp0 * kPanel, ldh, rev, big);
+          mm(false, nb, hp0, hnp, H, hcb, lds, L.U, L.lu, hzb + hp0 * kPanel, ldh, rev, big,
+             L.reset_after ? L.bias_h + hp0 * kPanel : nullptr);
         }
         const int phases = (gru && !L.reset_after) ? 2 : 1;
         for (int ph = 0; ph < phases; ++ph) {
