@@ -130,11 +130,13 @@ std::atomic<int> g_isa{0};
 std::atomic<bool> g_vnni{true};
 std::atomic<bool> g_amx{true};
 
+#ifdef PYRNN_HAVE_AVX512VNNI
 // AMX needs the OS's permission, asked once, when int8 first wants it.
 bool amx_usable() {
   static const bool ok = features().amx && request_amx_permission();
   return ok;
 }
+#endif
 
 const Isa kAll[] = {Isa::Generic, Isa::Avx2, Isa::Avx512};
 
@@ -263,9 +265,11 @@ std::string compute_type_info(ComputeType ct) {
              "else 16-bit, widened in registers by " + widen + "), float32 arithmetic";
     }
     case ComputeType::Int8:
+#ifdef PYRNN_HAVE_AVX512VNNI
       if (int8_kernel() == kQGemm_avx512amx)
         return tier +
                ": int8 dot products with AMX-INT8 tiles (TDPBUSD) for blocks of 16 rows, AVX512_VNNI for the rest";
+#endif
       if (int8_kernel() != current_kernels().qgemm)
         return tier + (isa == Isa::Avx512 ? ": int8 dot products with AVX512_VNNI (vpdpbusd zmm)"
                                           : ": int8 dot products with AVX-VNNI (vpdpbusd ymm)");
