@@ -30,8 +30,20 @@ void cpu_relax() { PYRNN_PAUSE(); }
 
 namespace {
 
-constexpr const char* kPinPolicy =
-    "each worker pinned to a CPU of its own, away from the calling thread's (PYRNN_PIN_THREADS=0: left to the OS)";
+// show_config's words for the placement.
+constexpr const char* kPinPolicy = "each worker pinned to a CPU of its own";
+constexpr const char* kAwayHint = ", away from the calling thread's (PYRNN_PIN_THREADS=0: left to the OS)";
+std::string unpinned(const char* why) { return std::string("left to the OS (") + why + ")"; }
+
+// Spins while busy() for up to `micros`, checking the clock every 256 turns.
+template <class Busy>
+void spin_while(Busy busy, int micros) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
+  for (int i = 0; busy(); ++i) {
+    cpu_relax();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) return;
+  }
+}
 
 bool pin_enabled() {
   const char* v = std::getenv("PYRNN_PIN_THREADS");
@@ -85,12 +97,8 @@ class Pool {
     // Spin for the helpers to finish rather than sleep on done_cv_: a futex wake-up of
     // the caller lets the scheduler place it on the helper's core (wake-affine), after
     // which the two share one core while the other idles, often for many calls.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
-    for (int i = 0; pending_.load(std::memory_order_acquire) != 0 || active_.load(std::memory_order_acquire) != 0;
-         ++i) {
-      cpu_relax();
-      if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) break;
-    }
+    spin_while([this] { return pending_.load(std::memory_order_acquire) || active_.load(std::memory_order_acquire); },
+               kSpinMicros);
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [this] { return pending_ == 0 && active_ == 0; });
     fn_ = nullptr;
@@ -101,12 +109,11 @@ class Pool {
   // How the workers are placed, in words (show_config).
   std::string placement() {
     std::lock_guard<std::mutex> lk(m_);
-    if (!pin_) return std::string("left to the OS (") + unpinned_why_ + ")";
+    if (!pin_) return unpinned(unpinned_why_);
     std::string cpus;
     for (int k = 0; k < started_; ++k)
       if (pinned_[k] >= 0) cpus += (cpus.empty() ? "" : ",") + std::to_string(pinned_[k]);
-    if (cpus.empty()) return kPinPolicy;
-    return "workers pinned to CPU " + cpus + ", away from the calling thread's (PYRNN_PIN_THREADS=0: left to the OS)";
+    return (cpus.empty() ? std::string(kPinPolicy) : "workers pinned to CPU " + cpus) + kAwayHint;
   }
 
   void run(int n, const std::function<void(int)>& fn, int helpers) {
@@ -179,11 +186,7 @@ class Pool {
       // Spin briefly for the next call before sleeping: back-to-back calls then start
       // in well under a microsecond instead of a futex wake-up (several microseconds,
       // which a batch-1 team call cannot afford).
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
-      for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
-        cpu_relax();
-        if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) break;
-      }
+      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen; }, kSpinMicros);
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return generation_.load() != seen; });
@@ -245,7 +248,7 @@ std::string thread_placement() {
     std::lock_guard<std::mutex> lk(g_pool_mutex);
     if (g_pool && g_pool->pid() == process_id()) return g_pool->placement();
   }
-  return pin_enabled() ? kPinPolicy : "left to the OS (PYRNN_PIN_THREADS=0)";
+  return pin_enabled() ? std::string(kPinPolicy) + kAwayHint : unpinned("PYRNN_PIN_THREADS=0");
 #else
   return "left to the OS";
 #endif
