@@ -88,6 +88,17 @@ def test_no_bias(kind, reset_after):
          return_state=True)
 
 
+# Recurrent weights larger than one core's L2 (2.5-2.8 MB here; L2s are 0.5-2 MiB): the
+# weights-outer GEMM, units split across threads, and for LSTM the stacked [1, x, h]
+# step whatever the input width; with masks, states and go_backwards.
+@pytest.mark.parametrize("kind,reset_after,D,H", [("LSTM", True, 33, 400), ("GRU", True, 3, 480),
+                                                  ("GRU", False, 20, 480)], ids=["lstm", "gru", "gru_v1"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_weights_beyond_l2(kind, reset_after, D, H, go_backwards):
+    case(kind, reset_after, D, H, 9, 7, seed=11, mask_kind="holes", with_state=True, go_backwards=go_backwards,
+         return_sequences=True, return_state=True)
+
+
 BOUNDED = {"sigmoid", "hard_sigmoid", "sparse_sigmoid", "softmax", "sparsemax", "tanh", "softsign", "hard_tanh"}
 ACTS = sorted(set(oracle.ACTIVATIONS) - {"hard_sigmoid_keras2"})
 
